@@ -59,10 +59,11 @@ class FreeformMask:
 
     Each stroke is a random-walk polyline: it starts at a uniformly drawn point with a random heading and brush
     width, then takes a few segments of random length, turning by a random angle before each. Strokes are added
-    one segment at a time until the hole covers at least ``coverage[0]`` of the image. A segment is never large
-    enough to jump across the whole range on its own at the default settings, but if the last one would push
-    the coverage above ``coverage[1]``, it is trimmed: only its new pixels nearest to its start are kept, as if
-    the brush had been lifted early. Every mask therefore lands in the range.
+    one segment at a time until the hole covers at least ``coverage[0]`` of the image. If a segment would push
+    the coverage above ``coverage[1]`` it is trimmed: only its new pixels nearest to its start are kept, as if
+    the brush had been lifted early, leaving the coverage mid-range. Every mask therefore lands in the range.
+    Brush sizes scale with the image, and one segment covers at most about 4% of it, so trimming only happens
+    for ranges narrower than that.
 
     Args:
         coverage (`tuple[float, float]`, *optional*, defaults to `(0.1, 0.2)`):

@@ -83,18 +83,18 @@ class I2SBScheduler(BridgeScheduler):
         var_fwd = np.cumsum(betas)
         var_bwd = np.cumsum(betas[::-1])[::-1]
         var_total = var_fwd + var_bwd
-        self.betas = torch.from_numpy(betas).float()
-        self.std_fwd = torch.from_numpy(np.sqrt(var_fwd)).float()
-        self.std_bwd = torch.from_numpy(np.sqrt(var_bwd)).float()
+        # Held in float64 and cast to the sample's dtype when gathered.
+        self.betas = torch.from_numpy(betas)
+        self.std_fwd = torch.from_numpy(np.sqrt(var_fwd))
+        self.std_bwd = torch.from_numpy(np.sqrt(var_bwd))
         # eq. (11): mu_t = sigma_bar^2/(sigma^2+sigma_bar^2) X0 + sigma^2/(sigma^2+sigma_bar^2) X1,
         #           Sigma_t = sigma^2 sigma_bar^2/(sigma^2+sigma_bar^2) I.
-        self.mu_x0 = torch.from_numpy(var_bwd / var_total).float()
-        self.mu_x1 = torch.from_numpy(var_fwd / var_total).float()
-        self.std_sb = torch.from_numpy(np.sqrt(var_fwd * var_bwd / var_total)).float()
+        self.mu_x0 = torch.from_numpy(var_bwd / var_total)
+        self.mu_x1 = torch.from_numpy(var_fwd / var_total)
+        self.std_sb = torch.from_numpy(np.sqrt(var_fwd * var_bwd / var_total))
         # Official time embedding input: linspace(t0=1e-4, T=1, interval) * interval.
-        self.noise_levels = (
-            torch.linspace(1e-4, 1.0, num_train_timesteps, dtype=torch.float64).mul(num_train_timesteps).float()
-        )
+        levels = torch.linspace(1e-4, 1.0, num_train_timesteps, dtype=torch.float64)
+        self.noise_levels = levels * num_train_timesteps
         self._init_grid()
 
     @property
@@ -148,13 +148,13 @@ class I2SBScheduler(BridgeScheduler):
         return (x_t - x0) / self.gather(self.std_fwd, timesteps, x0)
 
     def x0_loss_weight(self, timesteps: torch.Tensor) -> torch.Tensor:
-        """lambda(t) = 1 / sigma_t^2, eq. (12) written on ``x0``-hat: ``||eps - target||^2 = ||x0_hat - x0||^2 / sigma_t^2``.
+        """lambda(t) = 1 / sigma_t^2, eq. (12) on ``x0``-hat: ``||eps - target||^2 = ||x0_hat - x0||^2 / sigma_t^2``.
 
         Returns:
             `torch.Tensor` of the shape of ``timesteps``, float32.
         """
         index = torch.as_tensor(timesteps, dtype=torch.long)
-        return self.std_fwd.to(index.device)[index].pow(-2)
+        return self.std_fwd.to(index.device)[index].pow(-2).float()
 
     def model_time(self, timesteps: torch.Tensor) -> torch.Tensor:
         """The official time-embedding input ``noise_levels[t]`` (0.1 ... 1000), float, same shape as ``timesteps``."""

@@ -83,13 +83,12 @@ class NADBScheduler(BridgeScheduler):
         if target_scale == 0:
             raise ValueError("`target_scale` must be non-zero.")
         self.threshold: float = default_threshold(alpha) if threshold is None else float(threshold)
-        n = torch.arange(num_train_timesteps + 1, dtype=torch.float64)
-        self.times = (n / num_train_timesteps).float()
-        self.t_pow_alpha = self.times.double().pow(alpha).float()
+        # Held in float64 and cast to the sample's dtype when gathered, so float64 sampling is exact.
+        self.times = torch.arange(num_train_timesteps + 1, dtype=torch.float64) / num_train_timesteps
+        self.t_pow_alpha = self.times.pow(alpha)
         # Official time embedding input: linspace(t0=1e-4, T=1, interval=1001) * 1000, i.e. about 1000 t.
-        self.noise_levels = (
-            torch.linspace(1e-4, 1.0, num_train_timesteps + 1, dtype=torch.float64).mul(num_train_timesteps).float()
-        )
+        levels = torch.linspace(1e-4, 1.0, num_train_timesteps + 1, dtype=torch.float64)
+        self.noise_levels = levels * num_train_timesteps
         self._init_grid()
 
     @property
@@ -154,7 +153,7 @@ class NADBScheduler(BridgeScheduler):
     def x0_loss_weight(self, timesteps: torch.Tensor) -> torch.Tensor:
         """lambda(t) = target_scale^2 / t^(2a): the training loss written on ``x0``-hat."""
         index = torch.as_tensor(timesteps, dtype=torch.long)
-        return self.config.target_scale**2 * self.t_pow_alpha.to(index.device)[index].pow(-2)
+        return (self.config.target_scale**2 * self.t_pow_alpha.to(index.device)[index].pow(-2)).float()
 
     def model_time(self, timesteps: torch.Tensor) -> torch.Tensor:
         """The official time-embedding input ``(1e-4 + n (1 - 1e-4) / N) * N``, about ``1000 t``."""
