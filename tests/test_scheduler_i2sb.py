@@ -1,5 +1,7 @@
 """I2SBScheduler against the official constants, the paper's equations and Monte Carlo."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -72,7 +74,7 @@ def test_quadratic_grid_is_strict_and_denser_near_x0():
         s.set_timesteps(steps)
         grid = [0, *s.timesteps.flip(0).tolist()]
         assert grid[-1] == 999 and len(grid) == steps + 1
-        assert all(b > a for a, b in zip(grid, grid[1:], strict=False))
+        assert all(b > a for a, b in pairwise(grid))
     s.set_timesteps(10)
     gaps = np.diff([0, *s.timesteps.flip(0).tolist()])
     assert gaps[0] < gaps[-1]

@@ -76,7 +76,8 @@ def _array_to_bhwc(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[None, ..., None]
     elif array.ndim == 3:
-        array = array[None] if array.shape[-1] in (1, 3, 4) else array[..., None]
+        # (H, W, C) when the last axis is channel-sized, else a batch of grayscale images (B, H, W)
+        array = array[None] if array.shape[-1] <= 4 else array[..., None]
     elif array.ndim != 4:
         raise ValueError(f"A numpy image must have 2 to 4 dimensions, got shape {array.shape}. Accepted: {_ACCEPTED}.")
     return array

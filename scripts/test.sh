@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (README, CI): from a fresh clone on a bare machine, it creates a virtual
+# environment, installs the package with its test extras and runs ruff and the test suite, offline.
+#
+#   bash scripts/test.sh [extra pytest arguments]
+#
+# Environment: PYTHON (interpreter for the venv, default python3), VENV (default .venv),
+# TORCH_SPEC (default torch==2.13.0: a CPU wheel that lies on this project's machines; elsewhere pip
+# downloads it, or set TORCH_SPEC to the build you want).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+
+echo "== installing ($TORCH_SPEC first, so no other torch build is pulled in)"
+"$PY" -m pip install -q --disable-pip-version-check --upgrade pip
+"$PY" -m pip install -q --disable-pip-version-check "$TORCH_SPEC"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,train,metrics]"
+
+echo "== optional offline photos (Debian mate-backgrounds), used by data tests when present"
+bash scripts/fetch_photos.sh || echo "   (skipped: the tests fall back to the photos of installed packages)"
+
+echo "== ruff"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+
+echo "== pytest"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+"$PY" -m pytest -q "$@"
