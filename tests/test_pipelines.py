@@ -78,7 +78,7 @@ def test_every_output_type(pipe):
     assert isinstance(out.images[0], PIL.Image.Image) and out.images[0].size == (23, 18)
     as_np = pipe(image, num_inference_steps=2 if not isinstance(pipe, IBMDPipeline) else None, output_type="np")
     assert as_np.images.shape == (1, 18, 23, 3) and as_np.images.dtype == np.float32
-    assert 0.0 <= as_np.images.min() and as_np.images.max() <= 1.0
+    assert as_np.images.min() >= 0.0 and as_np.images.max() <= 1.0
     as_pt = pipe(image, output_type="pt", return_dict=False)
     assert isinstance(as_pt, tuple) and as_pt[0].shape == (1, 3, 18, 23)
 
@@ -109,7 +109,7 @@ def test_trajectory_output():
     out = pipe(photo(), num_inference_steps=4, output_type="pt", output_trajectory=True)
     assert len(out.trajectory) == 5 and len(out.pred_original_trajectory) == 4
     torch.testing.assert_close(out.trajectory[-1], out.images)
-    images, trajectory, pred = pipe(photo(), num_inference_steps=3, return_dict=False, output_trajectory=True)
+    _, trajectory, pred = pipe(photo(), num_inference_steps=3, return_dict=False, output_trajectory=True)
     assert len(trajectory) == 4 and len(pred) == 3
 
 
@@ -233,7 +233,7 @@ def test_repo_id_is_resolved_with_snapshot_download(tmp_path):
 
 
 def test_missing_repo_fails_offline_with_a_hub_error(tmp_path):
-    with pytest.raises(Exception, match="(?i)offline|local|cannot find|not found"):
+    with pytest.raises(Exception, match=r"(?i)offline|local|cannot find|not found"):
         I2SBPipeline.from_pretrained("nobody/nothing-here", cache_dir=tmp_path, local_files_only=True)
 
 
