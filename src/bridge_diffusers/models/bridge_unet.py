@@ -137,7 +137,7 @@ def unet_forward(
     """Calls a bridge UNet on ``[sample, condition, noise]`` concatenated along channels.
 
     Args:
-        unet (`UNet2DModel`): the network.
+        unet (`UNet2DModel`): the network, possibly wrapped for distributed training.
         sample (`torch.Tensor` of shape `(B, C, H, W)`): the bridge state ``x_t``; H and W multiples of
             :func:`downsample_factor`.
         model_time (`torch.Tensor` of shape `(B,)` or a scalar): the time-embedding input (the scheduler's
@@ -148,9 +148,10 @@ def unet_forward(
     Returns:
         `torch.Tensor` of shape `(B, C, H, W)`: the network output, in the dtype of ``sample``.
     """
+    base = getattr(unet, "module", unet)  # DistributedDataParallel (accelerate) hides the UNet's config
     parts = [sample] + [part for part in (condition, noise) if part is not None]
     net_input = torch.cat(parts, dim=1) if len(parts) > 1 else sample
-    expected = unet.config.in_channels
+    expected = base.config.in_channels
     if net_input.shape[1] != expected:
         raise ValueError(
             f"The UNet takes {expected} input channels but got {net_input.shape[1]} "
@@ -159,5 +160,5 @@ def unet_forward(
         )
     time = torch.as_tensor(model_time, device=sample.device, dtype=torch.float32)
     time = time.expand(sample.shape[0]) if time.ndim == 0 else time
-    output = unet(net_input.to(unet.dtype), time, return_dict=False)[0]
+    output = unet(net_input.to(base.dtype), time, return_dict=False)[0]
     return output.to(sample.dtype)

@@ -1,0 +1,65 @@
+# Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
+"""Training losses shared by the scripts: bridge matching (I2SB eq. 12, NADB's L_NADB) and NADB's mean network."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
+
+from ..models.bridge_unet import unet_forward
+from ..models.mean_net import MeanNetwork
+from ..schedulers.scheduling_bridge import BridgeScheduler
+
+
+__all__ = ["bridge_matching_loss", "masked_mse", "mean_network_loss"]
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error in float32 (whatever the autocast dtype), over every pixel.
+
+    With an inpainting ``mask`` ((B, 1, H, W), 1 in the hole) both tensors are multiplied by it first, as the
+    official I2SB loss does: the mean still runs over every pixel, so the loss scales with the hole's area.
+    """
+    prediction, target = prediction.float(), target.float()
+    if mask is not None:
+        prediction, target = prediction * mask, target * mask
+    return F.mse_loss(prediction, target)
+
+
+def bridge_matching_loss(
+    unet: UNet2DModel,
+    scheduler: BridgeScheduler,
+    clean: torch.Tensor,
+    endpoint: torch.Tensor,
+    condition: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One bridge-matching loss: draw ``t`` and ``X_t ~ q(X_t | X0, X1)``, regress the scheduler's target.
+
+    Args:
+        unet (`UNet2DModel`): the bridge network (possibly wrapped by accelerate).
+        scheduler (`BridgeScheduler`): the method's bridge (I2SB: eq. 11-12; NADB: the interpolant and ``Y_t``).
+        clean (`torch.Tensor` of shape `(B, C, H, W)`): clean images ``X0`` in [-1, 1].
+        endpoint (`torch.Tensor` of shape `(B, C, H, W)`): the bridge endpoint ``X1`` (the degraded image for I2SB,
+            the frozen mean network's output for NADB), in [-1, 1], without gradient.
+        condition (`torch.Tensor` of shape `(B, C, H, W)`, *optional*): the degraded image, for ``cond_x1`` nets.
+        mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*): inpainting mask; the loss is restricted to it.
+        generator (`torch.Generator`, *optional*): the source of ``t`` and the bridge noise (on the device).
+
+    Returns:
+        The scalar float32 loss.
+    """
+    timesteps = scheduler.sample_timesteps(clean.shape[0], device=clean.device, generator=generator)
+    noise = randn_tensor(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+    x_t = scheduler.sample_bridge(clean, endpoint, timesteps, noise)
+    target = scheduler.training_target(clean, endpoint, x_t, timesteps)
+    prediction = unet_forward(unet, x_t, scheduler.model_time(timesteps), condition=condition)
+    return masked_mse(prediction, target, mask)
+
+
+def mean_network_loss(mean_net: MeanNetwork, clean: torch.Tensor, degraded: torch.Tensor) -> torch.Tensor:
+    """NADB's ``L_MSE = E ||M(X1) - X0||^2`` (paper Sec. 3.1): plain regression to the posterior mean."""
+    return masked_mse(mean_net(degraded), clean)

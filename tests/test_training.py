@@ -1,0 +1,284 @@
+"""The training scripts end to end on the CPU: tiny UNets, 16 px crops, a few steps."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import UNet2DModel
+from safetensors.torch import load_file
+
+from bridge_diffusers import I2SBPipeline, NADBPipeline, create_bridge_unet
+from bridge_diffusers.training import (
+    find_checkpoint,
+    list_checkpoints,
+    masked_mse,
+    parse_args,
+    save_checkpoint,
+)
+from bridge_diffusers.training import hub as hub_module
+from bridge_diffusers.training.trainer import main, step_generators
+
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "training"
+FAST = [
+    "--resolution", "16",
+    "--train_batch_size", "2",
+    "--num_validation_images", "2",
+    "--validation_inference_steps", "2",
+    "--dataloader_num_workers", "0",
+    "--report_to", "none",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Each in-process run builds its own Accelerator, as a new process would (accelerate keeps singletons)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+
+
+def run_script(method: str, output_dir: Path, *flags: str) -> None:
+    main(method, ["--output_dir", str(output_dir), *FAST, *flags])
+
+
+def unet_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return env
+
+
+# ------------------------------------------------------------------------------------------------- flags
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--task", "jpeg11"], "unknown --task"),
+        (["--dataset_name", "a/b", "--train_data_dir", "."], "not both"),
+        (["--conditioning_image_column", "source"], "needs --dataset_name or --train_data_dir"),
+        (["--task", "none"], "needs paired data"),
+        (["--resolution", "0"], "--resolution must be >= 1"),
+        (["--train_data_dir", "/no/such/folder"], "is not a folder"),
+        (["--unet_config", "/no/such.json"], "not a readable JSON file"),
+        (["--validation_fraction", "1.5"], "validation_fraction"),
+    ],
+)
+def test_bad_flags_fail_fast_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args("i2sb", ["--output_dir", "out", *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_flag_defaults_follow_the_official_recipes():
+    assert parse_args("i2sb", ["--output_dir", "o", "--task", "blur-uni"]).beta_max == 1.0
+    assert parse_args("i2sb", ["--output_dir", "o", "--task", "jpeg10"]).beta_max == 0.3
+    nadb = parse_args("nadb", ["--output_dir", "o", "--max_train_steps", "7"])
+    assert (nadb.alpha, nadb.k, nadb.stage, nadb.mean_max_train_steps) == (0.4, 0.75, "both", 7)
+    assert parse_args("nadb", ["--output_dir", "o", "--no_mean_net"]).stage == "bridge"
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def test_i2sb_trains_and_writes_a_loadable_pipeline_with_a_card(tmp_path):
+    out = tmp_path / "i2sb"
+    run_script("i2sb", out, "--max_train_steps", "4", "--checkpointing_steps", "1", "--checkpoints_total_limit",
+               "2", "--validation_steps", "2")  # fmt: skip
+    assert [step for step, _ in list_checkpoints(out)] == [3, 4]
+    assert not list(out.glob("*.partial"))
+    pipe = I2SBPipeline.from_pretrained(out)
+    pipe.set_progress_bar_config(disable=True)
+    image = np.random.default_rng(0).random((20, 20, 3), dtype=np.float32)
+    assert pipe(image, num_inference_steps=2, output_type="np").images.shape == (1, 20, 20, 3)
+    card = (out / "README.md").read_text()
+    for expected in ("I2SB", "jpeg10", "offline photo corpus", "| psnr |", "--max_train_steps 4", "Limitations"):
+        assert expected in card
+    assert sorted(p.name for p in (out / "validation").iterdir()) == [
+        "bridge-step-0000002.png",
+        "bridge-step-0000004.png",
+    ]
+
+
+def test_nadb_trains_the_mean_network_then_the_bridge(tmp_path):
+    out = tmp_path / "nadb"
+    run_script("nadb", out, "--task", "blur-uni", "--cond_x1", "--max_train_steps", "2", "--mean_max_train_steps",
+               "2", "--validation_steps", "2")  # fmt: skip
+    assert (out / "mean_net" / "config.json").exists()
+    assert "psnr" in json.loads((out / "mean_net" / "validation_metrics.json").read_text())
+    pipe = NADBPipeline.from_pretrained(out)
+    assert pipe.mean_net is not None and pipe.cond_x1
+    assert "mean network psnr" in (out / "README.md").read_text()
+    # a second run finds the finished mean network (the pipeline's own mean_net folder) and does not train it again
+    weights = load_file(out / "mean_net" / "diffusion_pytorch_model.safetensors")
+    run_script("nadb", out, "--task", "blur-uni", "--cond_x1", "--max_train_steps", "3", "--resume_from_checkpoint",
+               "latest", "--validation_steps", "5")  # fmt: skip
+    again = load_file(out / "mean_net" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(again[name], tensor) for name, tensor in weights.items())
+    assert [step for step, _ in list_checkpoints(out / "mean_checkpoints")] == [2]
+
+
+def test_nadb_bridge_stage_needs_a_mean_network(tmp_path):
+    with pytest.raises(SystemExit, match="needs a trained mean network"):
+        run_script("nadb", tmp_path / "x", "--stage", "bridge", "--max_train_steps", "1")
+
+
+def test_inpainting_with_a_masked_loss_and_bf16(tmp_path):
+    out = tmp_path / "inpaint"
+    run_script("i2sb", out, "--task", "inpaint-center", "--cond_x1", "--max_train_steps", "2", "--validation_steps",
+               "2", "--mixed_precision", "bf16")  # fmt: skip
+    assert I2SBPipeline.from_pretrained(out).scheduler.config.beta_max == 1.0
+
+
+def test_paired_image_folder_and_init_unet(tmp_path):
+    data = tmp_path / "pairs"
+    (data / "clean").mkdir(parents=True)
+    (data / "source").mkdir()
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(6):
+        clean = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        PIL.Image.fromarray(clean).save(data / "clean" / f"{i}.png")
+        PIL.Image.fromarray(255 - clean).save(data / "source" / f"{i}.png")
+        lines.append(json.dumps({"file_name": f"clean/{i}.png", "conditioning_image_file_name": f"source/{i}.png"}))
+    (data / "metadata.jsonl").write_text("\n".join(lines))
+    create_bridge_unet(16).save_pretrained(tmp_path / "init")
+    out = tmp_path / "translation"
+    run_script("i2sb", out, "--task", "none", "--train_data_dir", str(data), "--conditioning_image_column",
+               "conditioning_image", "--init_unet", str(tmp_path / "init"), "--cond_x1", "--max_train_steps", "2",
+               "--validation_steps", "2")  # fmt: skip
+    unet = UNet2DModel.from_pretrained(out / "unet")
+    assert unet.config.in_channels == 6
+    assert "paired data" in (out / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------- resume
+def test_killed_run_resumes_and_matches_the_uninterrupted_run(tmp_path):
+    """SIGKILL after the first checkpoint, resume with `latest`: the final weights equal those of a run that was
+    never interrupted (CPU, 0 workers; tolerance 1e-6, float32 summation-order noise)."""
+    flags = ["--max_train_steps", "30", "--checkpointing_steps", "3", "--validation_steps", "1000"]
+    run_script("i2sb", tmp_path / "straight", *flags)
+
+    out = tmp_path / "killed"
+    command = [sys.executable, str(SCRIPTS / "train_i2sb.py"), "--output_dir", str(out), *FAST, *flags]
+    process = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list_checkpoints(out) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    completed = [step for step, _ in list_checkpoints(out)]
+    assert completed and completed[-1] < 30, f"the run was not interrupted mid-way: {completed}"
+    assert not (out / "model_index.json").exists()
+
+    run_script("i2sb", out, *flags, "--resume_from_checkpoint", "latest")
+    straight, resumed = unet_weights(tmp_path / "straight"), unet_weights(out)
+    worst = max((resumed[name] - tensor).abs().max().item() for name, tensor in straight.items())
+    assert worst <= 1e-6, f"largest weight difference {worst:.3g}"
+
+
+def test_resume_from_a_named_checkpoint_and_bad_names(tmp_path):
+    out = tmp_path / "run"
+    run_script("i2sb", out, "--max_train_steps", "2", "--checkpointing_steps", "1", "--validation_steps", "10")
+    assert find_checkpoint(out, "checkpoint-1") == (1, out / "checkpoint-1")
+    with pytest.raises(ValueError, match="not a complete checkpoint"):
+        find_checkpoint(out, "checkpoint-9")
+    assert find_checkpoint(tmp_path / "empty", "latest") is None
+
+
+def test_a_crash_while_saving_never_leaves_a_loadable_looking_checkpoint(tmp_path):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(torch.nn.Linear(2, 2))
+    (tmp_path / "checkpoint-7.partial").mkdir()  # debris of an earlier crash
+    save_checkpoint(accelerator, tmp_path, 5)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-5"]
+
+    def crash(directory):
+        Path(directory).mkdir(parents=True)
+        (Path(directory) / "model.safetensors").write_bytes(b"half a file")
+        raise KeyboardInterrupt("killed mid-write")
+
+    accelerator.save_state = crash
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(accelerator, tmp_path, 6)
+    assert find_checkpoint(tmp_path, "latest")[0] == 5
+    del model
+
+
+# -------------------------------------------------------------------------------------- multi-process
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
+    """DDP over gloo on the CPU. In accelerate 1.15 `launch --cpu --num_processes 2` starts ONE process (its
+    simple launcher); two CPU processes need the torchrun launcher of `--multi_gpu` with ACCELERATE_USE_CPU=1."""
+    out = tmp_path / "ddp"
+    env = {**subprocess_env(), "ACCELERATE_USE_CPU": "1"}
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(SCRIPTS / "train_i2sb.py"), "--output_dir", str(out), *FAST, "--max_train_steps", "2",
+        "--checkpointing_steps", "2", "--validation_steps", "2",
+    ]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert sorted(p.name for p in (out / "checkpoint-2").glob("random_states_*")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]
+    assert "batch 4" in (out / "README.md").read_text()  # 2 per process x 2 processes
+    assert I2SBPipeline.from_pretrained(out) is not None
+
+
+# ------------------------------------------------------------------------------------------ pieces
+def test_push_to_hub_creates_the_repo_and_uploads_the_folder(tmp_path, monkeypatch):
+    calls = {}
+
+    class Repo:
+        repo_id = "me/my-bridge"
+
+    monkeypatch.setattr(hub_module, "create_repo", lambda **kwargs: calls.setdefault("create", kwargs) and Repo())
+    monkeypatch.setattr(hub_module, "upload_folder", lambda **kwargs: calls.setdefault("upload", kwargs))
+    out = tmp_path / "my-bridge"
+    run_script("i2sb", out, "--max_train_steps", "1", "--validation_steps", "1", "--push_to_hub")
+    assert calls["create"]["repo_id"] == "my-bridge" and calls["create"]["exist_ok"]
+    assert calls["upload"]["repo_id"] == "me/my-bridge"
+    assert calls["upload"]["folder_path"] == str(out)
+    assert "checkpoint-*" in calls["upload"]["ignore_patterns"]
+
+
+def test_masked_mse_is_float32_and_restricted_to_the_hole():
+    prediction = torch.randn(2, 3, 4, 4, dtype=torch.bfloat16)
+    target = torch.randn(2, 3, 4, 4, dtype=torch.bfloat16)
+    assert masked_mse(prediction, target).dtype == torch.float32
+    mask = torch.zeros(2, 1, 4, 4)
+    assert masked_mse(prediction, target, mask) == 0
+    mask[..., :2, :] = 1
+    expected = ((prediction.float() - target.float()) ** 2 * mask).mean()
+    torch.testing.assert_close(masked_mse(prediction, target, mask), expected)
+
+
+def test_step_generators_depend_only_on_seed_step_and_process():
+    a = step_generators(0, 5, 0, torch.device("cpu"))[0].initial_seed()
+    assert a == step_generators(0, 5, 0, torch.device("cpu"))[0].initial_seed()
+    assert a != step_generators(0, 6, 0, torch.device("cpu"))[0].initial_seed()
+    assert a != step_generators(0, 5, 1, torch.device("cpu"))[0].initial_seed()
