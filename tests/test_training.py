@@ -234,7 +234,8 @@ def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
     env = {**subprocess_env(), "ACCELERATE_USE_CPU": "1"}
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()),
         str(SCRIPTS / "train_i2sb.py"), "--output_dir", str(out), *FAST, "--max_train_steps", "2",
         "--checkpointing_steps", "2", "--validation_steps", "2",
     ]  # fmt: skip
