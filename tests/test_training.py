@@ -25,7 +25,7 @@ from bridge_diffusers.training import (
     save_checkpoint,
 )
 from bridge_diffusers.training import hub as hub_module
-from bridge_diffusers.training.trainer import main, step_generators
+from bridge_diffusers.training.trainer import main, step_generator
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -279,7 +279,22 @@ def test_masked_mse_is_float32_and_restricted_to_the_hole():
 
 
 def test_step_generators_depend_only_on_seed_step_and_process():
-    a = step_generators(0, 5, 0, torch.device("cpu"))[0].initial_seed()
-    assert a == step_generators(0, 5, 0, torch.device("cpu"))[0].initial_seed()
-    assert a != step_generators(0, 6, 0, torch.device("cpu"))[0].initial_seed()
-    assert a != step_generators(0, 5, 1, torch.device("cpu"))[0].initial_seed()
+    seed = step_generator(0, 5, 0, torch.device("cpu")).initial_seed()
+    assert seed == step_generator(0, 5, 0, torch.device("cpu")).initial_seed()
+    assert seed != step_generator(0, 6, 0, torch.device("cpu")).initial_seed()
+    assert seed != step_generator(0, 5, 1, torch.device("cpu")).initial_seed()
+
+
+def test_degradations_run_in_the_dataset_reproducibly():
+    from bridge_diffusers.data import RandomCropDataset, synthetic_photos
+    from bridge_diffusers.degradations import get_degradation
+    from bridge_diffusers.training.data import DegradedDataset
+
+    crops = RandomCropDataset(synthetic_photos(2, size=(64, 64)), 32, samples_per_epoch=8)
+    pairs = DegradedDataset(crops, get_degradation("inpaint-freeform1020"), seed=3)
+    first, again, other = pairs[5], pairs[5], pairs[6]
+    assert set(first) == {"pixel_values", "conditioning_pixel_values", "mask"}
+    torch.testing.assert_close(first["mask"], again["mask"])
+    assert not torch.equal(first["mask"], other["mask"])
+    hole = first["mask"].bool().expand_as(first["pixel_values"])
+    assert torch.all(first["conditioning_pixel_values"][hole] == 1.0)

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -21,10 +22,12 @@ from ..data import (
 from ..degradations import Degradation, get_degradation
 
 
-__all__ = ["TrainingData", "TrainingPair", "build_training_data", "make_pair"]
+__all__ = ["DegradedDataset", "TrainingData", "TrainingPair", "build_training_data", "make_pair"]
 
 # Validation crops per held-out image of the photo corpus.
 _VALIDATION_CROPS_PER_IMAGE = 4
+# Keeps the degradation's random stream apart from the crop's, which is seeded with (seed, epoch, index) too.
+_DEGRADATION_STREAM = 0xDE6
 
 
 @dataclass
@@ -50,6 +53,35 @@ class TrainingData:
     validation: TrainingPair
     description: str
     degradation: Degradation | None
+
+
+class DegradedDataset(Dataset):
+    """Pairs made from a dataset of clean crops by a degradation, inside the data-loader workers.
+
+    Item ``index`` degrades its crop with a generator seeded by ``(seed, epoch, index)``: reproducible in any
+    worker and in a resumed run, and the CPU work (a real JPEG encoder, blur matrices, mask drawing) runs in
+    parallel with the accelerator instead of in the training loop.
+
+    Each item is ``{"pixel_values": clean, "conditioning_pixel_values": degraded[, "mask": mask]}`` with images
+    (C, H, W) in [-1, 1] (the mixture's noise-filled holes leave that range) and the mask (1, H, W) in {0, 1}.
+    """
+
+    def __init__(self, clean: Dataset, degradation: Degradation, seed: int = 0):
+        self.clean, self.degradation, self.seed = clean, degradation, seed
+
+    def __len__(self) -> int:
+        return len(self.clean)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        clean = self.clean[index]["pixel_values"]
+        epoch = getattr(self.clean, "epoch", 0)
+        state = np.random.SeedSequence([self.seed, epoch, index, _DEGRADATION_STREAM]).generate_state(1)[0]
+        generator = torch.Generator().manual_seed(int(state))
+        corrupted = self.degradation(clean[None], generator=generator)
+        item = {"pixel_values": clean, "conditioning_pixel_values": corrupted.degraded[0]}
+        if corrupted.mask is not None:
+            item["mask"] = corrupted.mask[0]
+        return item
 
 
 class _RowImage:
@@ -103,15 +135,16 @@ def build_training_data(args: argparse.Namespace, samples_needed: int) -> Traini
     paired = args.conditioning_image_column is not None or args.side_by_side
     if not paired:
         train_images, val_images, description = _clean_images(args)
-        train = RandomCropDataset(
+        crops = RandomCropDataset(
             train_images, args.resolution, samples_needed, random_flip=args.random_flip, seed=args.seed
         )
+        train = DegradedDataset(crops, degradation, seed=args.seed)
         val = FixedCropDataset(val_images, args.resolution, crops_per_image=_VALIDATION_CROPS_PER_IMAGE)
         clean = _stack(val, args.num_validation_images, "pixel_values")
         generator = torch.Generator().manual_seed(args.seed)
         corrupted = degradation(clean, generator=generator)
         validation = TrainingPair(clean, corrupted.degraded, corrupted.mask)
-        return TrainingData(train, validation, f"{train.source_description}; {description}", degradation)
+        return TrainingData(train, validation, f"{crops.source_description}; {description}", degradation)
 
     rows = load_image_dataset(
         dataset_name=args.dataset_name,
@@ -148,12 +181,6 @@ def build_training_data(args: argparse.Namespace, samples_needed: int) -> Traini
     return TrainingData(train, validation, description, None)
 
 
-def make_pair(
-    batch: dict[str, torch.Tensor], degradation: Degradation | None, generator: torch.Generator
-) -> TrainingPair:
-    """A training pair from a data batch: the paired source, or the degradation applied on the batch's device."""
-    clean = batch["pixel_values"]
-    if "conditioning_pixel_values" in batch:
-        return TrainingPair(clean, batch["conditioning_pixel_values"])
-    corrupted = degradation(clean, generator=generator)
-    return TrainingPair(clean, corrupted.degraded, corrupted.mask)
+def make_pair(batch: dict[str, torch.Tensor]) -> TrainingPair:
+    """A training pair from a data batch (degraded in the data-loader workers, or paired data)."""
+    return TrainingPair(batch["pixel_values"], batch["conditioning_pixel_values"], batch.get("mask"))

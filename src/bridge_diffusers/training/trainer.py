@@ -46,7 +46,7 @@ from .model_card import TrainingReport, launch_command, write_model_card
 from .validation import save_validation_grid, score_restorations
 
 
-__all__ = ["Stage", "fit", "main", "step_generators"]
+__all__ = ["Stage", "fit", "main", "step_generator"]
 
 logger = get_logger(__name__)
 
@@ -85,18 +85,14 @@ def build_accelerator(args: argparse.Namespace) -> Accelerator:
     return accelerator
 
 
-def step_generators(
-    seed: int, step: int, process_index: int, device: torch.device
-) -> tuple[torch.Generator, torch.Generator]:
-    """The generators of one training micro-step: ``(device generator, CPU generator)``.
+def step_generator(seed: int, step: int, process_index: int, device: torch.device) -> torch.Generator:
+    """The generator of one training micro-step (bridge times and noise), on ``device``.
 
     Seeded from ``(seed, step, process)`` alone, so a resumed run draws exactly what the uninterrupted run drew,
-    and processes draw different noise. The CPU one feeds the degradations (JPEG runs on the CPU anyway).
+    and processes draw different noise. (Data crops and degradations are seeded by their item index.)
     """
-    state = np.random.SeedSequence([seed, step, process_index]).generate_state(2, dtype=np.uint64)
-    device_generator = torch.Generator(device=device).manual_seed(int(state[0] >> np.uint64(1)))
-    cpu_generator = torch.Generator().manual_seed(int(state[1] >> np.uint64(1)))
-    return device_generator, cpu_generator
+    state = np.random.SeedSequence([seed, step, process_index]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state >> np.uint64(1)))
 
 
 def build_unet(args: argparse.Namespace) -> UNet2DModel:
@@ -203,12 +199,10 @@ def fit(
     metrics: dict[str, float] = {}
     while global_step < stage.max_steps:
         for batch in batches:
-            device_generator, cpu_generator = step_generators(
-                args.seed, micro_step, accelerator.process_index, accelerator.device
-            )
-            pair = make_pair(batch, data.degradation, cpu_generator)
+            generator = step_generator(args.seed, micro_step, accelerator.process_index, accelerator.device)
+            pair = make_pair(batch)
             with accelerator.accumulate(model):
-                loss = stage.loss_fn(model, pair, device_generator)
+                loss = stage.loss_fn(model, pair, generator)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
