@@ -304,8 +304,9 @@ def test_gradient_accumulation_tensorboard_and_unet_config(tmp_path):
     config = tmp_path / "unet.json"
     config.write_text(json.dumps({"block_out_channels": [16, 32], "norm_num_groups": 4}))
     out = tmp_path / "acc"
-    main("i2sb", ["--output_dir", str(out), *FAST[:-2], "--report_to", "tensorboard", "--unet_config", str(config),
-                  "--gradient_accumulation_steps", "2", "--max_train_steps", "2", "--validation_steps", "2"])  # fmt: skip
+    flags = ["--report_to", "tensorboard", "--unet_config", str(config), "--gradient_accumulation_steps", "2",
+             "--max_train_steps", "2", "--validation_steps", "2"]  # fmt: skip
+    main("i2sb", ["--output_dir", str(out), *FAST[:-2], *flags])
     assert UNet2DModel.from_pretrained(out / "unet").config.block_out_channels == [16, 32]
     assert list((out / "logs").rglob("events.out.tfevents.*"))
     assert "batch 4" in (out / "README.md").read_text()  # 2 per step x 2 accumulated
