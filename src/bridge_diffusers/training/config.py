@@ -14,7 +14,7 @@ from ..models.bridge_unet import UNET_PRESETS
 
 __all__ = ["METHODS", "default_beta_max", "parse_args"]
 
-METHODS = ("i2sb", "nadb")
+METHODS = ("i2sb", "nadb", "ibmd")
 
 # The official recipes: SDE with beta_max 0.3 for JPEG and SR, OT-ODE-friendly beta_max 1.0 for blur and inpainting.
 _BETA_MAX_BY_TASK_PREFIX = {"jpeg": 0.3, "sr4x": 0.3, "blur": 1.0, "inpaint": 1.0, "mixture": 0.3}
@@ -109,6 +109,26 @@ def _add_model_args(parser: argparse.ArgumentParser, method: str) -> None:
         group.add_argument("--mean_learning_rate", type=float, default=None, help="default: --learning_rate")
 
 
+def _add_distillation_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distillation (IBMD)")
+    group.add_argument(
+        "--teacher", type=str, required=True, help="a trained I2SB or NADB pipeline (folder or repo id)"
+    )
+    group.add_argument("--num_student_steps", type=int, default=1, help="1 (one-step) or N (few-step) student")
+    group.add_argument("--noise_channels", type=int, default=3, help="input channels of the generator noise z")
+    group.add_argument("--no_noise", action="store_true", help="no z input (e.g. inpainting: the hole is noise)")
+    group.add_argument(
+        "--student_input",
+        choices=("endpoint", "degraded"),
+        default="endpoint",
+        help="'degraded' (NADB teachers): start from the mean network and take the degraded image itself",
+    )
+    group.add_argument("--fake_steps_per_generator_step", type=int, default=5, help="L of the paper's L:K")
+    group.add_argument("--fake_learning_rate", type=float, default=None, help="default: --learning_rate")
+    group.add_argument("--weighting", choices=("teacher", "uniform"), default="teacher", help="lambda(t)")
+    group.add_argument("--gradient_checkpointing", action="store_true")
+
+
 def _add_optimisation_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("optimisation")
     group.add_argument("--train_batch_size", type=int, default=16, help="per device")
@@ -164,7 +184,10 @@ def build_parser(method: str) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_data_args(parser)
-    _add_model_args(parser, method)
+    if method == "ibmd":
+        _add_distillation_args(parser)
+    else:
+        _add_model_args(parser, method)
     _add_optimisation_args(parser)
     _add_run_args(parser)
     return parser
@@ -209,6 +232,9 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, method: st
         parser.error(f"--validation_fraction must lie in (0, 1), got {args.validation_fraction}")
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
         parser.error("--checkpoints_total_limit must be >= 1")
+    if method == "ibmd":
+        _check_distillation(parser, args)
+        return
     if args.unet_config and args.init_unet:
         parser.error("--unet_config builds a fresh UNet and --init_unet loads one: pick one")
     if args.unet_config:
@@ -228,6 +254,22 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, method: st
             args.stage = "bridge"
         args.mean_max_train_steps = args.mean_max_train_steps or args.max_train_steps
         args.mean_learning_rate = args.mean_learning_rate or args.learning_rate
+
+
+def _check_distillation(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.gradient_accumulation_steps != 1:
+        parser.error("IBMD alternates fake-model and generator updates: --gradient_accumulation_steps must be 1")
+    if args.num_student_steps < 1 or args.fake_steps_per_generator_step < 1:
+        parser.error("--num_student_steps and --fake_steps_per_generator_step must be >= 1")
+    if args.noise_channels < 0:
+        parser.error("--noise_channels must be >= 0")
+    if args.no_noise:
+        args.noise_channels = 0
+    if args.student_input == "degraded" and args.num_student_steps != 1:
+        parser.error("a --student_input degraded student is one-step: drop --num_student_steps")
+    args.fake_learning_rate = args.fake_learning_rate or args.learning_rate
+    if os.path.sep in args.teacher and not os.path.isdir(args.teacher):
+        parser.error(f"--teacher {args.teacher!r} is not a folder (nor a Hub repo id)")
 
 
 def parse_args(method: str, argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,259 @@
+"""IBMD: the objective on a Gaussian problem with a closed-form teacher, student initialisation, and distillation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bridge_diffusers import (
+    I2SBPipeline,
+    I2SBScheduler,
+    IBMDPipeline,
+    MeanNetwork,
+    NADBPipeline,
+    NADBScheduler,
+    create_bridge_unet,
+)
+from bridge_diffusers.training import list_checkpoints
+from bridge_diffusers.training.ibmd import fake_model_loss, generator_loss
+from bridge_diffusers.training.ibmd_trainer import main as distil_main
+from bridge_diffusers.training.trainer import main as train_main
+
+
+# ------------------------------------------------------------------------------------- Gaussian problem
+class TimeLinearFake(torch.nn.Module):
+    """A fake bridge model that can represent E[x0 | x_t] of any Gaussian coupling: alpha(t) x_t + beta(t), with
+    (alpha, beta) a small MLP of t added to the teacher's coefficients (so that it starts as the teacher)."""
+
+    def __init__(self, alpha: torch.Tensor, beta: torch.Tensor):
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Tanh(), torch.nn.Linear(64, 2))
+        torch.nn.init.zeros_(self.net[2].weight)
+        torch.nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        tau = t.float() / 999
+        delta = self.net(torch.stack([tau, tau.sqrt(), tau**2], dim=1))
+        alpha = (self.alpha[t] + delta[:, 0]).view(-1, 1, 1, 1)
+        return alpha * x_t + (self.beta[t] + delta[:, 1]).view(-1, 1, 1, 1)
+
+
+def test_one_step_student_learns_the_target_distribution_of_a_gaussian_problem():
+    """x0 ~ N(mu, s0^2), x1 = x0 + s N(0, 1), an I2SB teacher that is exactly E[x0 | x_t] (closed form), a
+    fake model trained by bridge matching (5 updates per generator update, Alg. 1) and a one-step generator
+    G(x1, z) = a x1 + b z + c whose noise weight b starts at zero, as IBMD's zero-initialised channels do.
+
+    The target p(x0 | x1) is N(a* x1 + c*, b*^2). The student starts as the teacher's mean (b = 0: collapsed)
+    and must recover the conditional spread b* through the fake-model term. Tolerances: 5% on a*, b* and on the
+    generated std, 0.02 on c* and the mean (Monte Carlo error of the final check, 20,000 samples: ~0.5%)."""
+    torch.manual_seed(0)
+    scheduler = I2SBScheduler()
+    mu, s0, s = 0.3, 0.5, 0.4
+    a_star, b_star = s0**2 / (s0**2 + s**2), math.sqrt(s0**2 * s**2 / (s0**2 + s**2))
+    c_star = mu * (1 - a_star)
+    # x_t = x0 + mu_x1 s eta + std_sb eps, so E[x0 | x_t] = mu + s0^2 / (s0^2 + v_t) (x_t - mu)
+    v_t = (scheduler.mu_x1**2 * s**2 + scheduler.std_sb**2).float()
+    alpha, beta = s0**2 / (s0**2 + v_t), mu * (1 - s0**2 / (s0**2 + v_t))
+
+    def teacher(x_t, t):
+        return alpha[t].view(-1, 1, 1, 1) * x_t + beta[t].view(-1, 1, 1, 1)
+
+    fake = TimeLinearFake(alpha, beta)
+    a = torch.nn.Parameter(alpha[999].clone())  # the teacher's x0 prediction at t = T
+    c = torch.nn.Parameter(beta[999].clone())
+    b = torch.nn.Parameter(torch.tensor(0.0))
+    generator_optimizer = torch.optim.Adam([a, b, c], lr=3e-3)
+    fake_optimizer = torch.optim.Adam(fake.parameters(), lr=3e-3)
+    rng = torch.Generator().manual_seed(0)
+
+    def coupling(n):
+        x0 = mu + s0 * torch.randn(n, 1, 1, 1, generator=rng)
+        return x0 + s * torch.randn(n, 1, 1, 1, generator=rng)
+
+    def generate(x1):
+        return a * x1 + b * torch.randn(x1.shape, generator=rng) + c
+
+    for _ in range(300):
+        for _ in range(5):
+            x1 = coupling(2048)
+            with torch.no_grad():
+                x0 = generate(x1)
+            loss = fake_model_loss(scheduler, fake, x0, x1, rng)
+            fake_optimizer.zero_grad()
+            loss.backward()
+            fake_optimizer.step()
+        x1 = coupling(2048)
+        fake.requires_grad_(False)
+        loss = generator_loss(scheduler, teacher, fake, generate(x1), x1, rng)
+        generator_optimizer.zero_grad()
+        loss.backward()
+        generator_optimizer.step()
+        fake.requires_grad_(True)
+
+    assert a.item() == pytest.approx(a_star, rel=0.05)
+    assert abs(b.item()) == pytest.approx(b_star, rel=0.05)
+    assert c.item() == pytest.approx(c_star, abs=0.02)
+    with torch.no_grad():
+        samples = generate(coupling(20000))
+    assert samples.mean().item() == pytest.approx(mu, abs=0.02)
+    assert samples.std().item() == pytest.approx(s0, rel=0.05)
+
+
+def test_generator_loss_is_zero_when_the_fake_model_equals_the_teacher():
+    scheduler = NADBScheduler()
+    x0, endpoint = torch.randn(2, 4, 3, 8, 8).unbind(0)
+
+    def model(x_t, t):
+        return 0.5 * x_t
+
+    loss = generator_loss(scheduler, model, model, x0, endpoint, torch.Generator().manual_seed(0))
+    assert loss.item() == 0.0
+
+
+def test_fake_loss_equals_the_teachers_training_loss():
+    """With lambda = the teacher's weight, the x0-space fake loss is the teacher's target regression."""
+    scheduler = I2SBScheduler()
+    x0, endpoint, eps = torch.randn(3, 4, 3, 8, 8).unbind(0)
+
+    def network(x_t, t):
+        return eps
+
+    def as_x0(x_t, t):
+        return scheduler.pred_original_sample(network(x_t, t), t, x_t)
+
+    loss = fake_model_loss(scheduler, as_x0, x0, endpoint, torch.Generator().manual_seed(1))
+    rng = torch.Generator().manual_seed(1)
+    t = scheduler.sample_timesteps(4, generator=rng)
+    x_t = scheduler.sample_bridge(x0, endpoint, t, torch.randn(x0.shape, generator=rng))
+    expected = ((eps - scheduler.training_target(x0, endpoint, x_t, t)) ** 2).mean()
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------- student pipelines
+def quiet(pipe):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def i2sb_teacher():
+    return quiet(I2SBPipeline(create_bridge_unet(16, cond_x1=True), I2SBScheduler()))
+
+
+def nadb_teacher():
+    return quiet(NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork()))
+
+
+def image():
+    return np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("teacher_factory", [i2sb_teacher, nadb_teacher])
+def test_untrained_student_reproduces_the_teachers_prediction_exactly(teacher_factory):
+    teacher = teacher_factory()
+    student = quiet(IBMDPipeline.from_teacher(teacher))
+    out = student(image(), generator=torch.Generator().manual_seed(0), output_type="pt").images
+    x1 = torch.from_numpy(image()).permute(2, 0, 1)[None] * 2 - 1
+    with torch.no_grad():
+        endpoint = teacher.mean_net(x1) if isinstance(teacher, NADBPipeline) else x1
+        condition = x1 if teacher.cond_x1 else None
+        net_input = endpoint if condition is None else torch.cat([endpoint, condition], dim=1)
+        t = teacher.scheduler.endpoint_index
+        output = teacher.unet(net_input, teacher.scheduler.model_time(torch.tensor([t])).float()).sample
+        expected = teacher.scheduler.pred_original_sample(output, t, endpoint)
+    torch.testing.assert_close(out, ((expected + 1) / 2).clamp(0, 1), atol=1e-6, rtol=0)
+
+
+def test_degraded_input_student_starts_as_the_mean_network():
+    teacher = nadb_teacher()
+    student = quiet(IBMDPipeline.from_teacher(teacher, student_input="degraded"))
+    assert student.mean_net is None and student.config.student_input == "degraded"
+    out = student(image(), output_type="pt").images
+    x1 = torch.from_numpy(image()).permute(2, 0, 1)[None] * 2 - 1
+    with torch.no_grad():
+        expected = ((teacher.mean_net(x1) + 1) / 2).clamp(0, 1)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="exactly one step"):
+        student(image(), num_inference_steps=2)
+    with pytest.raises(ValueError, match="mean network of an NADB teacher"):
+        IBMDPipeline.from_teacher(i2sb_teacher(), student_input="degraded")
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_few_step_students_run_and_round_trip(steps, tmp_path):
+    student = quiet(IBMDPipeline.from_teacher(nadb_teacher(), num_student_steps=steps))
+    first = student(image(), generator=torch.Generator().manual_seed(3), output_type="np").images
+    student.save_pretrained(tmp_path)
+    loaded = quiet(IBMDPipeline.from_pretrained(tmp_path))
+    assert loaded.scheduler.config.num_student_steps == steps
+    assert loaded.config.student_input == "endpoint"
+    np.testing.assert_allclose(loaded(image(), generator=torch.Generator().manual_seed(3), output_type="np").images,
+                               first, atol=1e-5)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------- distillation
+FAST = ["--resolution", "16", "--train_batch_size", "2", "--num_validation_images", "2",
+        "--validation_inference_steps", "2", "--dataloader_num_workers", "0", "--report_to", "none"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+
+
+@pytest.fixture(scope="module")
+def trained_teachers(tmp_path_factory):
+    from accelerate.state import AcceleratorState, GradientState
+
+    root = tmp_path_factory.mktemp("teachers")
+    train_main("i2sb", ["--output_dir", str(root / "i2sb"), *FAST, "--cond_x1", "--max_train_steps", "2"])
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    train_main("nadb", ["--output_dir", str(root / "nadb"), *FAST, "--max_train_steps", "2", "--mean_max_train_steps",
+                        "2"])  # fmt: skip
+    return root
+
+
+def test_distil_an_i2sb_teacher_into_a_one_step_student(trained_teachers, tmp_path):
+    out = tmp_path / "student"
+    distil_main(["--teacher", str(trained_teachers / "i2sb"), "--output_dir", str(out), *FAST, "--max_train_steps",
+                 "2", "--fake_steps_per_generator_step", "2", "--checkpointing_steps", "1"])  # fmt: skip
+    student = quiet(IBMDPipeline.from_pretrained(out))
+    assert student.unet.config.in_channels == 9  # x_t, x1 (cond_x1), z
+    assert student(image(), output_type="np").images.shape == (1, 16, 16, 3)
+    card = (out / "README.md").read_text()
+    assert "IBMD" in card and "I2SB pipeline" in card and "2:1" in card and "| psnr |" in card
+    assert [step for step, _ in list_checkpoints(out)] == [1, 2]
+    # resuming from the last checkpoint of a finished run writes the same student again
+    distil_main(["--teacher", str(trained_teachers / "i2sb"), "--output_dir", str(out), *FAST, "--max_train_steps",
+                 "2", "--fake_steps_per_generator_step", "2", "--resume_from_checkpoint", "latest"])  # fmt: skip
+
+
+@pytest.mark.parametrize(("student_input", "steps"), [("endpoint", 2), ("degraded", 1)])
+def test_distil_an_nadb_teacher(trained_teachers, tmp_path, student_input, steps):
+    out = tmp_path / student_input
+    distil_main(["--teacher", str(trained_teachers / "nadb"), "--output_dir", str(out), *FAST, "--task", "blur-uni",
+                 "--max_train_steps", "1", "--fake_steps_per_generator_step", "1", "--student_input", student_input,
+                 "--num_student_steps", str(steps), "--mixed_precision", "bf16"])  # fmt: skip
+    student = quiet(IBMDPipeline.from_pretrained(out))
+    assert student.config.student_input == student_input
+    assert (student.mean_net is None) == (student_input == "degraded")
+    assert np.isfinite(student(image(), output_type="np").images).all()
+
+
+def test_distillation_flags_are_checked(capsys):
+    from bridge_diffusers.training import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--gradient_accumulation_steps", "2"])
+    assert "--gradient_accumulation_steps must be 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--student_input", "degraded",
+                            "--num_student_steps", "2"])  # fmt: skip
+    assert "one-step" in capsys.readouterr().err
+    assert parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--no_noise"]).noise_channels == 0
