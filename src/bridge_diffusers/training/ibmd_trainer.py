@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..models.bridge_unet import unet_forward
+from ..pipelines import load_pipeline
 from ..pipelines.pipeline_i2sb import I2SBPipeline
 from ..pipelines.pipeline_ibmd import IBMDPipeline
 from ..pipelines.pipeline_nadb import NADBPipeline
@@ -43,17 +43,11 @@ __all__ = ["load_teacher", "main", "student_x0"]
 
 
 def load_teacher(path: str) -> I2SBPipeline | NADBPipeline:
-    """The teacher pipeline, I2SB or NADB, read from its ``model_index.json`` (a folder or a Hub repo id)."""
-    local = path if os.path.isdir(path) else None
-    if local is None:
-        from huggingface_hub import snapshot_download
-
-        local = snapshot_download(path)
-    class_name = json.loads(Path(local, "model_index.json").read_text())["_class_name"]
-    classes = {"I2SBPipeline": I2SBPipeline, "NADBPipeline": NADBPipeline}
-    if class_name not in classes:
-        raise SystemExit(f"--teacher must be an I2SB or NADB pipeline, got a {class_name} at {path}.")
-    return classes[class_name].from_pretrained(local)
+    """The teacher pipeline, I2SB or NADB (a folder or a Hub repo id)."""
+    teacher = load_pipeline(path)
+    if not isinstance(teacher, (I2SBPipeline, NADBPipeline)):
+        raise SystemExit(f"--teacher must be an I2SB or NADB pipeline, got a {type(teacher).__name__} at {path}.")
+    return teacher
 
 
 def _noise(like: torch.Tensor, channels: int, generator: torch.Generator) -> torch.Tensor | None:

@@ -1,0 +1,206 @@
+# Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
+"""The ``bridge-diffusers`` command line: restore, degrade, evaluate and train.
+
+bridge-diffusers restore photo.png --pipeline out/nadb-jpeg10 --steps 10 -o restored/
+bridge-diffusers degrade photo.png --task jpeg10 -o degraded/
+bridge-diffusers evaluate --pipeline out/i2sb --pipeline out/nadb --task blur-uni --nfe 1 10 100 -o eval/
+bridge-diffusers train nadb --task jpeg10 --output_dir out/nadb      (same flags as training/train_nadb.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+
+
+__all__ = ["main"]
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files as given, and the images inside given folders (sorted)."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise SystemExit(f"error: input {item!r} does not exist")
+    if not paths:
+        raise SystemExit("error: no input images found")
+    return paths
+
+
+def _open_image(path: Path) -> PIL.Image.Image:
+    try:
+        with PIL.Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, PIL.UnidentifiedImageError) as error:
+        raise SystemExit(f"error: cannot read {path} as an image: {error}") from None
+
+
+def _to_minus_one_one(image: PIL.Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+
+
+def _save(tensor: torch.Tensor, path: Path) -> None:
+    """Saves (1, C, H, W) in [-1, 1] as a lossless PNG."""
+    array = np.round(((tensor[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PIL.Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
+
+
+# ------------------------------------------------------------------------------------------- commands
+def cmd_degrade(args: argparse.Namespace) -> None:
+    from .degradations import get_degradation
+
+    degradation = get_degradation(args.task)
+    for index, path in enumerate(_expand_inputs(args.inputs)):
+        image = _to_minus_one_one(_open_image(path))
+        out = degradation(image, generator=torch.Generator().manual_seed(args.seed + index))
+        _save(out.degraded, Path(args.output) / f"{path.stem}.png")
+        if out.mask is not None:
+            _save(out.mask * 2 - 1, Path(args.output) / f"{path.stem}_mask.png")
+        print(f"{path} -> {Path(args.output) / f'{path.stem}.png'}")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    from .pipelines import load_pipeline
+
+    pipe = load_pipeline(args.pipeline)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    paths = _expand_inputs(args.inputs)
+    for index, path in enumerate(tqdm(paths, desc="restoring", disable=len(paths) < 2)):
+        mask = None
+        if args.mask:
+            mask = PIL.Image.open(args.mask).convert("L")
+        steps = {} if args.steps is None else {"num_inference_steps": args.steps}
+        generator = torch.Generator().manual_seed(args.seed + index)
+        image = pipe(_open_image(path), mask=mask, generator=generator, **steps).images[0]
+        target = Path(args.output) / f"{path.stem}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target)
+        print(f"{path} -> {target}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .baselines import CLASSICAL_METHODS, classical_restore
+    from .evaluation import (
+        evaluate_restorer,
+        make_evaluation_set,
+        markdown_table,
+        mean_network_restorer,
+        pipeline_restorer,
+        plot_metric_curves,
+        save_image_grid,
+        write_table,
+    )
+    from .pipelines import load_pipeline
+
+    evaluation_set = make_evaluation_set(args.task, args.resolution, args.crops_per_image, seed=args.seed)
+    print(f"evaluation set: {evaluation_set.description}, task {args.task}")
+    rows, grid = [], [evaluation_set.clean, evaluation_set.degraded.clamp(-1, 1)]
+    frechet = not args.no_fd
+
+    def add(name, restorer, **extra):
+        row, restored = evaluate_restorer(name, restorer, evaluation_set, args.batch_size, frechet, **extra)
+        rows.append(row)
+        grid.append(restored)
+        print(markdown_table([row]).splitlines()[-1])
+
+    add("degraded input", lambda degraded, mask: degraded.clamp(-1, 1))
+    if args.task in CLASSICAL_METHODS:
+        add(CLASSICAL_METHODS[args.task], lambda degraded, mask: classical_restore(args.task, degraded))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    for path in args.pipeline:
+        pipe = load_pipeline(path).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        name = f"{type(pipe).__name__.removesuffix('Pipeline')} ({Path(path).name})"
+        if type(pipe).__name__ == "NADBPipeline" and pipe.mean_net is not None:
+            add(f"mean network ({Path(path).name})", mean_network_restorer(pipe.mean_net))
+        nfes = args.nfe
+        if type(pipe).__name__ == "IBMDPipeline":
+            nfes = args.student_nfe or [pipe.scheduler.config.num_student_steps]
+        for nfe in nfes:
+            add(name, pipeline_restorer(pipe, nfe, args.seed), nfe=nfe)
+    stem = Path(args.output_dir) / f"eval_{args.task}"
+    for written in write_table(rows, stem, args.formats):
+        print(f"wrote {written}")
+    print(f"wrote {plot_metric_curves(rows, stem.with_name(stem.name + '_nfe.png'))}")
+    print(f"wrote {save_image_grid(grid, stem.with_name(stem.name + '_samples.png'))}")
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
+    if args.method == "ibmd":
+        from .training.ibmd_trainer import main as distil
+
+        distil(rest)
+    else:
+        from .training.trainer import main as train
+
+        train(args.method, rest)
+
+
+# --------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bridge-diffusers", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    degrade = commands.add_parser("degrade", help="make degraded test inputs")
+    degrade.add_argument("inputs", nargs="+", help="image files or folders")
+    degrade.add_argument("--task", required=True, help="a degradation name, e.g. jpeg10, blur-uni, sr4x-pool")
+    degrade.add_argument("-o", "--output", default="degraded", help="output folder (PNG)")
+    degrade.add_argument("--seed", type=int, default=0)
+
+    restore = commands.add_parser("restore", help="restore images with a pipeline")
+    restore.add_argument("inputs", nargs="+", help="image files or folders")
+    restore.add_argument("--pipeline", required=True, help="a saved pipeline folder or a Hub repo id")
+    restore.add_argument("--steps", type=int, default=None, help="NFE (default: the pipeline's)")
+    restore.add_argument("--mask", default=None, help="inpainting mask image (white = missing)")
+    restore.add_argument("-o", "--output", default="restored", help="output folder (PNG)")
+    restore.add_argument("--seed", type=int, default=0)
+
+    evaluate = commands.add_parser("evaluate", help="PSNR / SSIM / Frechet distance / time versus NFE")
+    evaluate.add_argument("--pipeline", action="append", default=[], help="a pipeline to evaluate (repeatable)")
+    evaluate.add_argument("--task", required=True)
+    evaluate.add_argument("--nfe", type=int, nargs="+", default=[1, 10, 100])
+    evaluate.add_argument("--student_nfe", type=int, nargs="+", default=None, help="for IBMD students")
+    evaluate.add_argument("--resolution", type=int, default=64)
+    evaluate.add_argument("--crops_per_image", type=int, default=16)
+    evaluate.add_argument("--batch_size", type=int, default=16)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--no_fd", action="store_true", help="skip the Frechet distance")
+    evaluate.add_argument("--formats", nargs="+", default=["md", "csv", "json"], choices=["md", "csv", "json"])
+    evaluate.add_argument("-o", "--output_dir", default="eval")
+
+    train = commands.add_parser("train", help="train (i2sb, nadb) or distil (ibmd); see train_<method>.py --help")
+    train.add_argument("method", choices=("i2sb", "nadb", "ibmd"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] == ["train"]:
+        args, rest = parser.parse_known_args(argv)
+        cmd_train(args, rest)
+        return
+    args = parser.parse_args(argv)
+    {"degrade": cmd_degrade, "restore": cmd_restore, "evaluate": cmd_evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

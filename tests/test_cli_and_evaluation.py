@@ -1,0 +1,109 @@
+"""The `bridge-diffusers` command line and the evaluation helpers."""
+
+import csv
+import json
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from bridge_diffusers import I2SBPipeline, I2SBScheduler, MeanNetwork, NADBPipeline, NADBScheduler, create_bridge_unet
+from bridge_diffusers.cli import main
+from bridge_diffusers.evaluation import (
+    EvaluationSet,
+    evaluate_restorer,
+    make_evaluation_set,
+    markdown_table,
+    plot_metric_curves,
+    write_table,
+)
+from bridge_diffusers.pipelines import load_pipeline
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        PIL.Image.fromarray(rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.fixture
+def saved_pipelines(tmp_path):
+    i2sb = I2SBPipeline(create_bridge_unet(16), I2SBScheduler())
+    nadb = NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork())
+    i2sb.save_pretrained(tmp_path / "i2sb")
+    nadb.save_pretrained(tmp_path / "nadb")
+    return tmp_path / "i2sb", tmp_path / "nadb"
+
+
+def test_degrade_then_restore(photos, saved_pipelines, tmp_path):
+    main(["degrade", str(photos), "--task", "inpaint-center", "-o", str(tmp_path / "deg")])
+    written = sorted(p.name for p in (tmp_path / "deg").iterdir())
+    assert written == ["p0.png", "p0_mask.png", "p1.png", "p1_mask.png"]
+    degraded = np.asarray(PIL.Image.open(tmp_path / "deg" / "p0.png"))
+    assert (degraded[5:15, 7:21] == 255).all()  # the white centre hole of a 20x28 image
+    main(["restore", str(tmp_path / "deg" / "p0.png"), "--pipeline", str(saved_pipelines[0]), "--steps", "2",
+          "--mask", str(tmp_path / "deg" / "p0_mask.png"), "-o", str(tmp_path / "out")])  # fmt: skip
+    restored = PIL.Image.open(tmp_path / "out" / "p0.png")
+    assert restored.size == (28, 20) and restored.format == "PNG"
+
+
+def test_restore_refuses_missing_and_unreadable_inputs(saved_pipelines, tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["restore", str(tmp_path / "nothing.png"), "--pipeline", str(saved_pipelines[1])])
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["degrade", str(tmp_path / "bad.png"), "--task", "jpeg10", "-o", str(tmp_path / "x")])
+
+
+def test_load_pipeline_finds_the_class(saved_pipelines, tmp_path):
+    assert isinstance(load_pipeline(str(saved_pipelines[0])), I2SBPipeline)
+    assert isinstance(load_pipeline(str(saved_pipelines[1])), NADBPipeline)
+    with pytest.raises(ValueError, match=r"model_index\.json"):
+        load_pipeline(str(tmp_path))
+
+
+def test_evaluation_set_is_held_out_and_deterministic():
+    first = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2)
+    again = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2)
+    torch.testing.assert_close(first.degraded, again.degraded)
+    assert first.clean.shape[1:] == (3, 32, 32) and "held out" in first.description
+
+
+def test_evaluate_restorer_scores_an_identity_exactly():
+    clean = torch.rand(4, 3, 16, 16) * 2 - 1
+    evaluation_set = EvaluationSet(clean, clean + 0.1, None, "test", "toy")
+    row, restored = evaluate_restorer("oracle", lambda degraded, mask: degraded - 0.1, evaluation_set, frechet=False)
+    assert row["psnr"] > 100 and row["ssim"] == pytest.approx(1.0, abs=1e-5) and row["seconds_per_image"] >= 0
+    torch.testing.assert_close(restored, clean)
+
+
+def test_tables_and_plot(tmp_path):
+    rows = [
+        {"method": "degraded input", "psnr": 20.0},
+        {"method": "NADB", "nfe": 1, "psnr": 25.0},
+        {"method": "NADB", "nfe": 10, "psnr": 26.5},
+    ]
+    paths = write_table(rows, tmp_path / "t")
+    assert [p.suffix for p in paths] == [".md", ".csv", ".json"]
+    assert json.loads((tmp_path / "t.json").read_text()) == rows
+    with open(tmp_path / "t.csv") as handle:
+        assert list(csv.DictReader(handle))[2]["psnr"] == "26.5"
+    assert "| NADB | 10 | 26.5 |" in markdown_table(rows)
+    assert plot_metric_curves(rows, tmp_path / "p.png", metrics=("psnr",)).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_command_writes_table_plot_and_grid(saved_pipelines, tmp_path):
+    out = tmp_path / "eval"
+    main(["evaluate", "--pipeline", str(saved_pipelines[0]), "--pipeline", str(saved_pipelines[1]), "--task",
+          "sr4x-pool", "--nfe", "1", "2", "--resolution", "32", "--crops_per_image", "2", "-o", str(out)])  # fmt: skip
+    rows = json.loads((out / "eval_sr4x-pool.json").read_text())
+    methods = [row["method"] for row in rows]
+    # input, classical, I2SB x 2 NFE, mean network, NADB x 2 NFE
+    assert methods[0] == "degraded input" and len(rows) == 2 + 2 + 1 + 2 and "mean network (nadb)" in methods
+    assert all("fd_effnet_lite0" in row and row["fd_samples"] == rows[0]["fd_samples"] for row in rows)
+    assert (out / "eval_sr4x-pool_nfe.png").exists() and (out / "eval_sr4x-pool_samples.png").exists()
