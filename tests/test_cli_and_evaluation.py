@@ -107,3 +107,13 @@ def test_evaluate_command_writes_table_plot_and_grid(saved_pipelines, tmp_path):
     assert methods[0] == "degraded input" and len(rows) == 2 + 2 + 1 + 2 and "mean network (nadb)" in methods
     assert all("fd_effnet_lite0" in row and row["fd_samples"] == rows[0]["fd_samples"] for row in rows)
     assert (out / "eval_sr4x-pool_nfe.png").exists() and (out / "eval_sr4x-pool_samples.png").exists()
+
+
+def test_diagnose_plots_i2sb_and_nadb_side_by_side(saved_pipelines, tmp_path):
+    out = tmp_path / "diag.png"
+    main(["diagnose", "--pipeline", str(saved_pipelines[0]), "--pipeline", str(saved_pipelines[1]), "--task",
+          "blur-uni", "--points", "5", "--resolution", "16", "--crops_per_image", "2", "-o", str(out)])  # fmt: skip
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert set(summary) == {"I2SB (i2sb)", "NADB (nadb)"}
+    assert all(len(d["cosine"]) >= 5 and all(np.isfinite(d["variance_ratio"])) for d in summary.values())

@@ -10,6 +10,7 @@ bridge-diffusers train nadb --task jpeg10 --output_dir out/nadb      (same flags
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,6 +144,41 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {save_image_grid(grid, stem.with_name(stem.name + '_samples.png'))}")
 
 
+def cmd_diagnose(args: argparse.Namespace) -> None:
+    """NADB's endpoint-underfitting analysis: output-to-target variance ratio and cosine along t, per pipeline."""
+    from .evaluation import make_evaluation_set
+    from .metrics import bridge_diagnostics, plot_endpoint_diagnostics
+    from .models.bridge_unet import unet_forward
+    from .pipelines import NADBPipeline, load_pipeline
+
+    evaluation_set = make_evaluation_set(args.task, args.resolution, args.crops_per_image, seed=args.seed)
+    results = {}
+    for path in args.pipeline:
+        pipe = load_pipeline(path)
+        scheduler, unet = pipe.scheduler, pipe.unet.eval()
+        degraded = evaluation_set.degraded.clamp(-1, 1)
+        with torch.no_grad():
+            endpoint = pipe.mean_net(degraded) if isinstance(pipe, NADBPipeline) and pipe.mean_net else degraded
+        condition = degraded if pipe.cond_x1 else None
+        low, high = scheduler.clean_index, scheduler.endpoint_index
+        # dense near the clean end, where underfitting shows, and uniform elsewhere
+        grid = sorted({round(float(v)) for v in np.geomspace(max(low, 1), high, args.points)} | {high})
+
+        def model_fn(x_t, timesteps, unet=unet, scheduler=scheduler, condition=condition):
+            with torch.no_grad():
+                return unet_forward(unet, x_t, scheduler.model_time(timesteps), condition=condition)
+
+        name = f"{type(pipe).__name__.removesuffix('Pipeline')} ({Path(path).name})"
+        results[name] = bridge_diagnostics(
+            scheduler, model_fn, evaluation_set.clean, endpoint, grid, torch.Generator().manual_seed(args.seed)
+        )
+    output = Path(args.output)
+    plot_endpoint_diagnostics(results, output, title=f"endpoint diagnostics, {args.task}")
+    summary = {name: {k: np.asarray(v).tolist() for k, v in vars(d).items()} for name, d in results.items()}
+    output.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {output} and {output.with_suffix('.json')}")
+
+
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
     if args.method == "ibmd":
         from .training.ibmd_trainer import main as distil
@@ -186,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--formats", nargs="+", default=["md", "csv", "json"], choices=["md", "csv", "json"])
     evaluate.add_argument("-o", "--output_dir", default="eval")
 
+    diagnose = commands.add_parser("diagnose", help="endpoint-underfitting diagnostics (NADB paper), as a PNG")
+    diagnose.add_argument("--pipeline", action="append", required=True, help="an I2SB or NADB pipeline (repeatable)")
+    diagnose.add_argument("--task", required=True)
+    diagnose.add_argument("--points", type=int, default=24, help="times evaluated (log-spaced)")
+    diagnose.add_argument("--resolution", type=int, default=64)
+    diagnose.add_argument("--crops_per_image", type=int, default=16)
+    diagnose.add_argument("--seed", type=int, default=0)
+    diagnose.add_argument("-o", "--output", default="diagnostics.png")
+
     train = commands.add_parser("train", help="train (i2sb, nadb) or distil (ibmd); see train_<method>.py --help")
     train.add_argument("method", choices=("i2sb", "nadb", "ibmd"))
     return parser
@@ -199,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cmd_train(args, rest)
         return
     args = parser.parse_args(argv)
-    {"degrade": cmd_degrade, "restore": cmd_restore, "evaluate": cmd_evaluate}[args.command](args)
+    commands = {"degrade": cmd_degrade, "restore": cmd_restore, "evaluate": cmd_evaluate, "diagnose": cmd_diagnose}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
