@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,27 +75,54 @@ def cmd_degrade(args: argparse.Namespace) -> None:
         print(f"{path} -> {Path(args.output) / f'{path.stem}.png'}")
 
 
+def default_pipeline_dir() -> Path:
+    """Where shipped pipelines live: ``$BRIDGE_DIFFUSERS_PIPELINES_DIR`` or the repository's ``pipelines/``."""
+    env = os.environ.get("BRIDGE_DIFFUSERS_PIPELINES_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "pipelines"
+
+
+def resolve_pipeline(pipeline: str | None, method: str, task: str | None) -> str:
+    """``--pipeline`` as given, else the shipped ``<method>-<task>`` pipeline."""
+    if pipeline:
+        return pipeline
+    if not task:
+        raise SystemExit("error: pass --pipeline PATH_OR_REPO, or --task (and --method) to use a shipped pipeline")
+    folder = default_pipeline_dir() / f"{method}-{task}"
+    if not (folder / "model_index.json").is_file():
+        shipped = sorted(p.name for p in default_pipeline_dir().glob("*") if (p / "model_index.json").is_file())
+        raise SystemExit(f"error: no shipped pipeline {folder.name!r} (shipped: {shipped or 'none'}); pass --pipeline")
+    return str(folder)
+
+
 def cmd_restore(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
     from tqdm.auto import tqdm
 
-    from .pipelines import load_pipeline
+    from .pipelines import images_to_tensor, load_pipeline
+    from .tiling import restore_tiled
 
-    pipe = load_pipeline(args.pipeline)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe.to(device)
+    state = PartialState()  # one process, or one per process under `accelerate launch`
+    pipe = load_pipeline(resolve_pipeline(args.pipeline, args.method, args.task)).to(state.device)
     pipe.set_progress_bar_config(disable=True)
+    mask = PIL.Image.open(args.mask).convert("L") if args.mask else None
+    steps = {} if args.steps is None else {"num_inference_steps": args.steps}
     paths = _expand_inputs(args.inputs)
-    for index, path in enumerate(tqdm(paths, desc="restoring", disable=len(paths) < 2)):
-        mask = None
-        if args.mask:
-            mask = PIL.Image.open(args.mask).convert("L")
-        steps = {} if args.steps is None else {"num_inference_steps": args.steps}
-        generator = torch.Generator().manual_seed(args.seed + index)
-        image = pipe(_open_image(path), mask=mask, generator=generator, **steps).images[0]
-        target = Path(args.output) / f"{path.stem}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        image.save(target)
-        print(f"{path} -> {target}")
+    with state.split_between_processes(list(enumerate(paths))) as mine:
+        for index, path in tqdm(mine, desc="restoring", disable=not state.is_local_main_process or len(mine) < 2):
+            image = images_to_tensor(_open_image(path))
+            seed = args.seed + index
+
+            def restore(tile: torch.Tensor, tile_mask=None, seed=seed) -> torch.Tensor:
+                generator = torch.Generator().manual_seed(seed)
+                return pipe(tile, mask=tile_mask, generator=generator, output_type="pt", **steps).images
+
+            if max(image.shape[-2:]) > args.tile_size and mask is None:
+                restored = restore_tiled(restore, image, args.tile_size, args.tile_overlap)
+            else:
+                restored = restore(image, mask)
+            target = Path(args.output) / f"{path.stem}.png"
+            _save(restored * 2 - 1, target)
+            print(f"{path} -> {target}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -203,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     restore = commands.add_parser("restore", help="restore images with a pipeline")
     restore.add_argument("inputs", nargs="+", help="image files or folders")
-    restore.add_argument("--pipeline", required=True, help="a saved pipeline folder or a Hub repo id")
+    restore.add_argument("--pipeline", default=None, help="a saved pipeline folder or a Hub repo id")
+    restore.add_argument("--task", default=None, help="with no --pipeline: use the shipped <method>-<task> pipeline")
+    restore.add_argument("--method", choices=("nadb", "ibmd", "i2sb"), default="nadb")
+    restore.add_argument("--tile_size", type=int, default=512, help="restore larger images tile by tile")
+    restore.add_argument("--tile_overlap", type=int, default=64)
     restore.add_argument("--steps", type=int, default=None, help="NFE (default: the pipeline's)")
     restore.add_argument("--mask", default=None, help="inpainting mask image (white = missing)")
     restore.add_argument("-o", "--output", default="restored", help="output folder (PNG)")
