@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
@@ -34,12 +33,11 @@ from bridge_diffusers import (
 )
 
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import describe_machine, interleaved_medians
+
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def build(method: str, args, device, dtype):
@@ -80,17 +78,9 @@ def measure(args, method: str, nfe: int, dtype_name: str, device: torch.device) 
         "pipeline": lambda: pipe(images, output_type="pt", generator=torch.Generator().manual_seed(0), **steps),
         "bare": lambda: bare_forwards(pipe, images, nfe, dtype),
     }
-    times: dict[str, list[float]] = {name: [] for name in sides}
     with torch.no_grad():
-        for repeat in range(args.warmup + args.repeats):
-            for name, run in sides.items():
-                sync(device)
-                start = time.perf_counter()
-                run()
-                sync(device)
-                if repeat >= args.warmup:
-                    times[name].append(time.perf_counter() - start)
-    pipeline_s, bare_s = statistics.median(times["pipeline"]), statistics.median(times["bare"])
+        medians = interleaved_medians(sides, device, args.repeats, args.warmup)
+    pipeline_s, bare_s = medians["pipeline"], medians["bare"]
     return {"method": method, "nfe": nfe, "dtype": dtype_name, "compile": args.compile,
             "pipeline_s": pipeline_s, "bare_s": bare_s, "ratio": pipeline_s / bare_s}  # fmt: skip
 
@@ -116,11 +106,7 @@ def main() -> None:
             for nfe in args.nfe if method != "ibmd" else [1]:
                 rows.append(measure(args, method, nfe, dtype_name, device))
                 print(json.dumps(rows[-1]))
-    machine = f"{platform.machine()}, torch {torch.__version__}, {device}"
-    machine += (
-        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {torch.get_num_threads()} threads"
-    )
-    result = {"machine": machine, "config": vars(args), "rows": rows}
+    result = {"machine": describe_machine(device), "config": vars(args), "rows": rows}
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)

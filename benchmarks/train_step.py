@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +24,8 @@ from bridge_diffusers import I2SBScheduler, MeanNetwork, NADBScheduler, create_b
 from bridge_diffusers.training import bridge_matching_loss
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import describe_machine, interleaved_medians
 
 
 def make_steps(args, device):
@@ -85,23 +83,9 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     steps = make_steps(args, device)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for repeat in range(args.warmup + args.repeats):
-        for name, step in steps.items():
-            sync(device)
-            start = time.perf_counter()
-            step()
-            sync(device)
-            if repeat >= args.warmup:
-                times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    medians = interleaved_medians(steps, device, args.repeats, args.warmup)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {device}"
-        + (
-            f" ({torch.cuda.get_device_name(device)})"
-            if device.type == "cuda"
-            else f", {torch.get_num_threads()} threads"
-        ),
+        "machine": describe_machine(device),
         "config": vars(args),
         "median_step_s": medians,
         "ratio_to_bare": {name: medians[name] / medians["bare"] for name in medians},

@@ -183,6 +183,13 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
     ) -> torch.Tensor:
         return randn_tensor(reference.shape, generator=generator, device=reference.device, dtype=reference.dtype)
 
+    @staticmethod
+    def _output(prev_sample: torch.Tensor, pred_x0: torch.Tensor, return_dict: bool) -> BridgeSchedulerOutput | tuple:
+        """``step``'s return value: the output dataclass, or ``(prev_sample, pred_original_sample)``."""
+        if not return_dict:
+            return (prev_sample, pred_x0)
+        return BridgeSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_x0)
+
     def scale_model_input(self, sample: torch.Tensor, timestep: int | torch.Tensor | None = None) -> torch.Tensor:
         """Identity: bridge networks take ``X_t`` as it is (kept for diffusers pipeline compatibility)."""
         return sample

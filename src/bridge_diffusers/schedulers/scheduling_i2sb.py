@@ -234,6 +234,4 @@ class I2SBScheduler(BridgeScheduler):
             if not self.config.ot_ode:
                 known = endpoint + float(self.std_sb[prev_timestep]) * self._noise_like(sample, generator)
             prev_sample = mask * prev_sample + (1.0 - mask) * known
-        if not return_dict:
-            return (prev_sample, pred_x0)
-        return BridgeSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_x0)
+        return self._output(prev_sample, pred_x0, return_dict)

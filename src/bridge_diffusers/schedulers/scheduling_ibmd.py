@@ -179,6 +179,4 @@ class IBMDScheduler(BridgeScheduler):
             prev_sample, pred_x0 = self.teacher.step(
                 model_output, timestep, sample, generator=generator, return_dict=False, **teacher_kwargs
             )
-        if not return_dict:
-            return (prev_sample, pred_x0)
-        return BridgeSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_x0)
+        return self._output(prev_sample, pred_x0, return_dict)

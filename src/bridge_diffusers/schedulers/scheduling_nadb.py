@@ -254,6 +254,4 @@ class NADBScheduler(BridgeScheduler):
             s = prev_timestep / self.config.num_train_timesteps
             known = endpoint + self.config.k * s * (1.0 - s) * self._noise_like(sample, generator)
             prev_sample = mask * prev_sample + (1.0 - mask) * known
-        if not return_dict:
-            return (prev_sample, pred_x0)
-        return BridgeSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_x0)
+        return self._output(prev_sample, pred_x0, return_dict)
