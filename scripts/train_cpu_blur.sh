@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu-blur-uni}
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-600}
-COMMON=(--task blur-uni --resolution 32 --model_preset small --train_batch_size 8 --learning_rate 2e-4
+COMMON=(--task blur-uni --resolution 32 --scale_range 0.12 0.5 --model_preset small --train_batch_size 8 --learning_rate 2e-4
         --dataloader_num_workers 1 --checkpointing_steps 100 --validation_steps 200 --num_validation_images 8
         --validation_inference_steps 10 --resume_from_checkpoint latest)
 "$PY" training/train_i2sb.py "${COMMON[@]}" --output_dir "$OUT/i2sb" --max_train_steps "$STEPS"

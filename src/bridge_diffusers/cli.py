@@ -139,7 +139,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     from .pipelines import load_pipeline
 
-    evaluation_set = make_evaluation_set(args.task, args.resolution, args.crops_per_image, seed=args.seed)
+    evaluation_set = make_evaluation_set(
+        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+    )
     print(f"evaluation set: {evaluation_set.description}, task {args.task}")
     rows, grid = [], [evaluation_set.clean, evaluation_set.degraded.clamp(-1, 1)]
     frechet = not args.no_fd
@@ -179,7 +181,9 @@ def cmd_diagnose(args: argparse.Namespace) -> None:
     from .models.bridge_unet import unet_forward
     from .pipelines import NADBPipeline, load_pipeline
 
-    evaluation_set = make_evaluation_set(args.task, args.resolution, args.crops_per_image, seed=args.seed)
+    evaluation_set = make_evaluation_set(
+        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+    )
     results = {}
     for path in args.pipeline:
         pipe = load_pipeline(path)
@@ -248,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--student_nfe", type=int, nargs="+", default=None, help="for IBMD students")
     evaluate.add_argument("--resolution", type=int, default=64)
     evaluate.add_argument("--crops_per_image", type=int, default=16)
+    evaluate.add_argument("--scale", type=float, default=1.0, help="resize factor of the photos before cropping")
     evaluate.add_argument("--batch_size", type=int, default=16)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no_fd", action="store_true", help="skip the Frechet distance")
@@ -260,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--points", type=int, default=24, help="times evaluated (log-spaced)")
     diagnose.add_argument("--resolution", type=int, default=64)
     diagnose.add_argument("--crops_per_image", type=int, default=16)
+    diagnose.add_argument("--scale", type=float, default=1.0, help="resize factor of the photos before cropping")
     diagnose.add_argument("--seed", type=int, default=0)
     diagnose.add_argument("-o", "--output", default="diagnostics.png")
 

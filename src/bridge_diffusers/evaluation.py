@@ -63,6 +63,7 @@ def make_evaluation_set(
     seed: int = 0,
     validation_fraction: float = 0.25,
     images: Sequence | None = None,
+    scale: float = 1.0,
 ) -> EvaluationSet:
     """Fixed crops of held-out photos, degraded by ``task`` with a generator seeded by ``seed``.
 
@@ -73,10 +74,12 @@ def make_evaluation_set(
         seed (`int`): the split seed (as ``--seed`` of the training scripts) and the degradation seed.
         validation_fraction (`float`): as ``--validation_fraction`` of the training scripts.
         images (`Sequence`, *optional*): images to use instead of the corpus's validation split.
+        scale (`float`): resize factor of the photos before cropping (as the training validation crops, the
+            geometric middle of ``--scale_range``).
     """
     if images is None:
         _, images = offline_photo_split(validation_fraction, seed=seed)
-    crops = FixedCropDataset(images, resolution, crops_per_image=crops_per_image)
+    crops = FixedCropDataset(images, resolution, crops_per_image=crops_per_image, scale=scale)
     clean = torch.stack([crops[i]["pixel_values"] for i in range(len(crops))])
     corrupted = get_degradation(task)(clean, generator=torch.Generator().manual_seed(seed))
     description = f"{len(clean)} crops of {resolution}x{resolution} px from {crops.source_description} (held out)"

@@ -57,6 +57,15 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--resolution", type=int, default=64, help="training crop size")
     group.add_argument(
+        "--scale_range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="resize each photo by a random factor in [LOW, HIGH] before cropping, so that small crops of large "
+        "photos show objects, not texture (validation crops use the geometric mean); default: native scale",
+    )
+    group.add_argument(
         "--no_random_flip", dest="random_flip", action="store_false", help="disable random horizontal flips"
     )
     group.add_argument(
@@ -228,6 +237,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, method: st
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.learning_rate <= 0:
         parser.error(f"--learning_rate must be > 0, got {args.learning_rate}")
+    if args.scale_range is not None and not 0 < args.scale_range[0] <= args.scale_range[1]:
+        parser.error(f"--scale_range needs 0 < LOW <= HIGH, got {args.scale_range}")
     if not 0 < args.validation_fraction < 1:
         parser.error(f"--validation_fraction must lie in (0, 1), got {args.validation_fraction}")
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:

@@ -22,7 +22,14 @@ from ..data import (
 from ..degradations import Degradation, get_degradation
 
 
-__all__ = ["DegradedDataset", "TrainingData", "TrainingPair", "build_training_data", "make_pair"]
+__all__ = [
+    "DegradedDataset",
+    "TrainingData",
+    "TrainingPair",
+    "build_training_data",
+    "make_pair",
+    "validation_scale",
+]
 
 # Validation crops per held-out image of the photo corpus.
 _VALIDATION_CROPS_PER_IMAGE = 4
@@ -119,6 +126,11 @@ def _clean_images(args: argparse.Namespace) -> tuple[list, list, str]:
     return train, val, description
 
 
+def validation_scale(scale_range: tuple[float, float] | None) -> float:
+    """The fixed resize factor of validation crops: the geometric middle of the training range (1 without one)."""
+    return 1.0 if scale_range is None else (scale_range[0] * scale_range[1]) ** 0.5
+
+
 def _stack(dataset: Dataset, count: int, key: str) -> torch.Tensor:
     return torch.stack([dataset[i][key] for i in range(min(count, len(dataset)))])
 
@@ -135,11 +147,14 @@ def build_training_data(args: argparse.Namespace, samples_needed: int) -> Traini
     paired = args.conditioning_image_column is not None or args.side_by_side
     if not paired:
         train_images, val_images, description = _clean_images(args)
+        scale_range = tuple(args.scale_range) if args.scale_range else None
         crops = RandomCropDataset(
-            train_images, args.resolution, samples_needed, random_flip=args.random_flip, seed=args.seed
+            train_images, args.resolution, samples_needed, args.random_flip, scale_range, seed=args.seed
         )
         train = DegradedDataset(crops, degradation, seed=args.seed)
-        val = FixedCropDataset(val_images, args.resolution, crops_per_image=_VALIDATION_CROPS_PER_IMAGE)
+        val = FixedCropDataset(
+            val_images, args.resolution, _VALIDATION_CROPS_PER_IMAGE, scale=validation_scale(scale_range)
+        )
         clean = _stack(val, args.num_validation_images, "pixel_values")
         generator = torch.Generator().manual_seed(args.seed)
         corrupted = degradation(clean, generator=generator)
@@ -167,6 +182,7 @@ def build_training_data(args: argparse.Namespace, samples_needed: int) -> Traini
         train_rows,
         args.resolution,
         random_flip=args.random_flip,
+        scale_range=tuple(args.scale_range) if args.scale_range else None,
         samples_per_epoch=samples_needed,
         seed=args.seed,
         **common,
