@@ -23,15 +23,20 @@ PY="$VENV/bin/python"
 echo "== installing ($TORCH_SPEC first, so no other torch build is pulled in)"
 "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
 "$PY" -m pip install -q --disable-pip-version-check "$TORCH_SPEC"
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test,train,metrics]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,train,metrics,demo]"
 
 echo "== optional offline photos (Debian mate-backgrounds), used by data tests when present"
 bash scripts/fetch_photos.sh || echo "   (skipped: the tests fall back to the photos of installed packages)"
+
+echo "== optional headless Chromium (Debian's chromium), used by the Space's browser test when present"
+bash scripts/install_chromium.sh || echo "   (skipped: the browser test is skipped without it)"
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 
 echo "== pytest"
+# One thread per process: the suite runs small models, and CI machines have 2 cores.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 "$PY" -m pytest -q "$@"

@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu-blur-uni}
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-600}
-COMMON=(--task blur-uni --resolution 32 --scale_range 0.12 0.5 --model_preset small --train_batch_size 8 --learning_rate 2e-4
+COMMON=(--task blur-uni --resolution 32 --scale_range 0.12 0.5 --train_batch_size 8
         --dataloader_num_workers 1 --checkpointing_steps 100 --validation_steps 200 --num_validation_images 8
         --validation_inference_steps 10 --resume_from_checkpoint latest)
-"$PY" training/train_i2sb.py "${COMMON[@]}" --output_dir "$OUT/i2sb" --max_train_steps "$STEPS"
-"$PY" training/train_nadb.py "${COMMON[@]}" --output_dir "$OUT/nadb" --max_train_steps "$STEPS" \
+BRIDGE=(--model_preset small --learning_rate 2e-4)
+"$PY" training/train_i2sb.py "${COMMON[@]}" "${BRIDGE[@]}" --output_dir "$OUT/i2sb" --max_train_steps "$STEPS"
+"$PY" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --output_dir "$OUT/nadb" --max_train_steps "$STEPS" \
     --mean_max_train_steps "$((STEPS / 2))"
 "$PY" training/train_ibmd.py "${COMMON[@]}" --output_dir "$OUT/ibmd" --teacher "$OUT/nadb" \
     --max_train_steps "$((STEPS / 6))" --learning_rate 5e-5

@@ -1,0 +1,647 @@
+# Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
+"""Gradio demo of bridge-diffusers: restore a photo with an I2SB, NADB or IBMD pipeline.
+
+Pipelines are discovered in one folder, ``$BRIDGE_DIFFUSERS_PIPELINES_DIR`` (default: ``pipelines/`` at the root
+of the repository that holds this file), whose sub-folders are saved pipelines named ``<method>-<task>``:
+
+    pipelines/
+        nadb-jpeg10/      model_index.json, unet/, scheduler/, mean_net/
+        ibmd-jpeg10/      ...
+        i2sb-blur-uni/    ...
+
+``method`` is ``i2sb``, ``nadb`` or ``ibmd`` and ``task`` a degradation name of
+:func:`bridge_diffusers.degradations.list_degradations` (``jpeg10``, ``blur-uni``, ``sr4x-bicubic``, ...). Other
+folders are skipped with a log message. Each pipeline is loaded the first time it is used, then kept.
+
+Other settings: ``BRIDGE_DIFFUSERS_MAX_SIDE`` (default 1024: larger uploads are downscaled to this long side),
+``BRIDGE_DIFFUSERS_CONCURRENCY`` (default 2: restorations that run at the same time) and
+``BRIDGE_DIFFUSERS_TORCH_THREADS`` (default: the CPUs divided by the concurrency; set when run as a script).
+
+Run locally with ``python spaces/app.py``; :func:`restore` is the whole computation and needs no server.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import torch
+
+from bridge_diffusers.degradations import get_degradation, list_degradations
+from bridge_diffusers.degradations.inpaint import center_mask
+from bridge_diffusers.metrics import psnr, ssim
+from bridge_diffusers.pipelines import images_to_tensor, load_pipeline
+
+
+__all__ = [
+    "METHODS",
+    "PipelineEntry",
+    "build_demo",
+    "discover_pipelines",
+    "example_photos",
+    "get_pipeline",
+    "pipelines_dir",
+    "prepare_image",
+    "restore",
+]
+
+logger = logging.getLogger("bridge_diffusers.space")
+
+METHODS = ("i2sb", "nadb", "ibmd")
+METHOD_LABELS = {"i2sb": "I2SB", "nadb": "NADB", "ibmd": "IBMD (distilled, few steps)"}
+# The method picked first for a task: the fastest one on a CPU Space.
+DEFAULT_METHOD_ORDER = ("ibmd", "nadb", "i2sb")
+FOLDER_PATTERN = re.compile(r"^(?P<method>i2sb|nadb|ibmd)-(?P<task>[a-z0-9][a-z0-9._-]*)$")
+PIPELINE_CLASSES = {"i2sb": "I2SBPipeline", "nadb": "NADBPipeline", "ibmd": "IBMDPipeline"}
+
+DEFAULT_STEPS = 10
+MAX_STEPS = 100
+DEFAULT_MAX_SIDE = 1024
+DEFAULT_CONCURRENCY = 2
+MAX_SEED = 2**63 - 1
+EXAMPLE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "camera.png")
+
+_APP_DIR = Path(__file__).resolve().parent
+
+
+# --------------------------------------------------------------------------------------------- settings
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        logger.warning("Ignoring %s=%r: not an integer; using %d.", name, raw, default)
+        return default
+    return max(minimum, value)
+
+
+def pipelines_dir() -> Path:
+    """The folder of saved pipelines: ``$BRIDGE_DIFFUSERS_PIPELINES_DIR``, else ``<repo root>/pipelines``."""
+    configured = os.environ.get("BRIDGE_DIFFUSERS_PIPELINES_DIR", "").strip()
+    return Path(configured).expanduser().resolve() if configured else _APP_DIR.parent / "pipelines"
+
+
+def concurrency_limit() -> int:
+    """Restorations that run at the same time (``$BRIDGE_DIFFUSERS_CONCURRENCY``, default 2)."""
+    return _int_env("BRIDGE_DIFFUSERS_CONCURRENCY", DEFAULT_CONCURRENCY)
+
+
+def torch_threads() -> int:
+    """CPU threads per restoration: ``$BRIDGE_DIFFUSERS_TORCH_THREADS``, else the CPUs shared by the concurrent
+    restorations. Oversubscribed OpenMP threads wait on each other: on 2 busy cores, 2 threads per request ran a
+    small UNet about 50 times slower than 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _int_env("BRIDGE_DIFFUSERS_TORCH_THREADS", max(1, cpus // concurrency_limit()))
+
+
+def max_side_limit() -> int:
+    """The longest image side processed; larger images are downscaled (``$BRIDGE_DIFFUSERS_MAX_SIDE``)."""
+    return _int_env("BRIDGE_DIFFUSERS_MAX_SIDE", DEFAULT_MAX_SIDE, minimum=16)
+
+
+# ------------------------------------------------------------------------------------------- discovery
+@dataclass(frozen=True)
+class PipelineEntry:
+    """One saved pipeline of the catalogue.
+
+    Args:
+        method (`str`): ``i2sb``, ``nadb`` or ``ibmd``, from the folder name.
+        task (`str`): the degradation it restores, from the folder name.
+        path (`Path`): the folder holding ``model_index.json``.
+        class_name (`str`): the pipeline class recorded in ``model_index.json``.
+        student_steps (`int`, *optional*): the distilled step count of an IBMD pipeline.
+    """
+
+    method: str
+    task: str
+    path: Path
+    class_name: str
+    student_steps: int | None = None
+
+    @property
+    def fixed_steps(self) -> bool:
+        return self.class_name == "IBMDPipeline"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object.")
+    return data
+
+
+def discover_pipelines(root: str | os.PathLike | None = None) -> dict[tuple[str, str], PipelineEntry]:
+    """Lists the saved pipelines of ``root`` (default :func:`pipelines_dir`), keyed by ``(task, method)``.
+
+    Only reads folder names and small JSON files: no weights are loaded. Folders that do not follow the
+    ``<method>-<task>`` contract, name an unknown degradation or hold no readable ``model_index.json`` are skipped
+    with a log message. A missing ``root`` gives an empty catalogue.
+    """
+    root = Path(root) if root is not None else pipelines_dir()
+    catalogue: dict[tuple[str, str], PipelineEntry] = {}
+    if not root.is_dir():
+        return catalogue
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        match = FOLDER_PATTERN.match(folder.name.lower())
+        if match is None:
+            logger.info("Skipping %s: not named <method>-<task> with method in %s.", folder, METHODS)
+            continue
+        method, task = match["method"], match["task"]
+        try:
+            get_degradation(task)
+        except ValueError:
+            logger.warning("Skipping %s: %r is not a degradation (%s).", folder, task, ", ".join(list_degradations()))
+            continue
+        try:
+            class_name = str(_read_json(folder / "model_index.json")["_class_name"])
+        except (OSError, ValueError, KeyError) as error:
+            logger.warning("Skipping %s: no readable model_index.json (%s).", folder, error)
+            continue
+        if class_name != PIPELINE_CLASSES[method]:
+            logger.warning("%s is named %s but holds a %s; its class decides how it runs.", folder, method, class_name)
+        student_steps = None
+        if class_name == "IBMDPipeline":
+            try:
+                student_steps = int(_read_json(folder / "scheduler" / "scheduler_config.json")["num_student_steps"])
+            except (OSError, ValueError, KeyError, TypeError):
+                student_steps = 1
+        catalogue[(task, method)] = PipelineEntry(method, task, folder, class_name, student_steps)
+    return catalogue
+
+
+def _tasks(catalogue: dict[tuple[str, str], PipelineEntry]) -> list[str]:
+    return sorted({task for task, _ in catalogue})
+
+
+def _methods(catalogue: dict[tuple[str, str], PipelineEntry], task: str | None) -> list[str]:
+    return [method for method in METHODS if (task, method) in catalogue]
+
+
+def _default_method(methods: list[str]) -> str | None:
+    return next((method for method in DEFAULT_METHOD_ORDER if method in methods), None)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+_PIPELINES: dict[str, Any] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def get_pipeline(path: str | os.PathLike):
+    """The pipeline saved in ``path``, loaded on first use and cached; safe to call from several threads.
+
+    A request for a pipeline that is already cached never waits for another one to load.
+    """
+    key = str(Path(path).resolve())
+    pipe = _PIPELINES.get(key)
+    if pipe is not None:
+        return pipe
+    with _LOAD_LOCK:
+        pipe = _PIPELINES.get(key)
+        if pipe is None:
+            started = time.perf_counter()
+            pipe = load_pipeline(key)
+            pipe.set_progress_bar_config(disable=True)
+            _PIPELINES[key] = pipe
+            logger.info("Loaded %s from %s in %.1f s.", type(pipe).__name__, key, time.perf_counter() - started)
+    return pipe
+
+
+def _request_view(pipe):
+    """A per-request view of a cached pipeline that shares its networks but owns a copy of its scheduler.
+
+    The networks are only read during sampling, but ``scheduler.set_timesteps`` rewrites the scheduler's grid:
+    two requests with different step counts must not share one scheduler.
+    """
+    view = copy.copy(pipe)
+    view.__dict__["scheduler"] = copy.deepcopy(pipe.scheduler)
+    return view
+
+
+# ----------------------------------------------------------------------------------------------- images
+def _describe(image: PIL.Image.Image) -> str:
+    return f"{image.width}×{image.height} px"
+
+
+def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Image, list[str]]:
+    """Turns an upload into an RGB PIL image no larger than ``max_side`` on its long side.
+
+    Accepts a PIL image, a numpy array (uint8, or float in [0, 1]) or a path to an image file. Transparency is
+    flattened onto white, grayscale and other modes are converted to RGB, and the EXIF orientation is applied.
+
+    Returns:
+        The image and the notes to show the user about what was changed.
+
+    Raises:
+        gr.Error: with a readable message when the input is not a usable image.
+    """
+    notes: list[str] = []
+    if image is None:
+        raise gr.Error("No image: upload a photo or pick one of the examples first.")
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with PIL.Image.open(image) as opened:
+                opened.load()
+                image = opened.copy()
+        except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+            raise gr.Error(f"This file could not be read as an image ({error}).") from error
+    elif isinstance(image, np.ndarray):
+        try:
+            tensor = images_to_tensor(image, channels=3)
+        except (ValueError, TypeError) as error:
+            raise gr.Error(f"This array is not a usable image: {error}") from error
+        if tensor.shape[0] != 1:
+            raise gr.Error(f"Expected one image, got a batch of {tensor.shape[0]}.")
+        image = _tensor_to_pil(tensor[0])
+    if not isinstance(image, PIL.Image.Image):
+        raise gr.Error(f"Expected an image, got {type(image).__name__}.")
+    if image.width < 1 or image.height < 1:
+        raise gr.Error(f"The image is empty ({_describe(image)}).")
+
+    try:
+        image = PIL.ImageOps.exif_transpose(image) or image
+    except Exception:  # a broken EXIF block: keep the pixels as stored
+        logger.info("Ignoring an unreadable EXIF orientation.")
+    try:
+        mode = image.mode
+        if mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+            background = PIL.Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = PIL.Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+            notes.append("The image had transparency: it was flattened onto a white background.")
+        elif image.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
+            image = _tensor_to_pil(images_to_tensor(image, channels=3)[0])
+            notes.append("The image is grayscale: it was converted to RGB (the models restore colour images).")
+        elif image.mode != "RGB":
+            image = image.convert("RGB")
+            notes.append(f"The image was converted from {mode} to RGB.")
+    except (OSError, ValueError) as error:
+        raise gr.Error(f"This image could not be converted to RGB ({error}).") from error
+
+    limit = max_side if max_side is not None else max_side_limit()
+    if max(image.size) > limit:
+        original = _describe(image)
+        scale = limit / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, PIL.Image.Resampling.LANCZOS)
+        notes.append(
+            f"The image ({original}) was downscaled to {_describe(image)}: the limit is {limit} px on the long side."
+        )
+    return image, notes
+
+
+def _pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
+    """(1, 3, H, W) float32 in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
+
+
+def _tensor_to_pil(tensor: torch.Tensor) -> PIL.Image.Image:
+    """(C, H, W) in [0, 1] to an 8-bit RGB image."""
+    array = tensor.detach().float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+    array = np.round(array * 255.0).astype(np.uint8)
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return PIL.Image.fromarray(array)
+
+
+def _inpainting_mask(task: str, degraded: PIL.Image.Image) -> tuple[torch.Tensor | None, str | None]:
+    """The hole of an upload that is already degraded: the official box of ``inpaint-center``, the pure white
+    pixels of a free-form task (the operators fill holes with white), no mask for the other tasks."""
+    if not task.startswith("inpaint"):
+        return None, None
+    if task == "inpaint-center":
+        return center_mask(degraded.height, degraded.width)[None, None], None
+    white = (np.asarray(degraded) >= 255).all(axis=-1)
+    note = (
+        f"The hole was taken to be the pure white pixels ({white.mean():.1%} of the image): free-form masks "
+        "cannot be recovered otherwise."
+    )
+    return torch.from_numpy(white.astype(np.float32))[None, None], note
+
+
+def _metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float | None]:
+    """PSNR (dB; ``None`` for identical images, whose PSNR is infinite) and SSIM of (1, 3, H, W) in [0, 1]."""
+    values: dict[str, float | None] = {}
+    value = float(psnr(prediction, target, reduction="mean"))
+    values["psnr_db"] = round(value, 3) if math.isfinite(value) else None
+    try:
+        values["ssim"] = round(float(ssim(prediction, target, reduction="mean")), 4)
+    except (ValueError, RuntimeError) as error:  # e.g. an image smaller than the SSIM window
+        logger.info("SSIM skipped: %s", error)
+    return values
+
+
+# ---------------------------------------------------------------------------------------------- restore
+def restore(
+    image: Any,
+    task: str,
+    method: str,
+    steps: int | float | None = DEFAULT_STEPS,
+    seed: int | float | None = 0,
+    degrade_first: bool = True,
+    *,
+    max_side: int | None = None,
+    pipelines_root: str | os.PathLike | None = None,
+) -> tuple[PIL.Image.Image, PIL.Image.Image, dict[str, Any]]:
+    """Restores one image with the ``<method>-<task>`` pipeline.
+
+    Args:
+        image: the photo: a PIL image, a numpy array or a file path; converted to RGB and downscaled to
+            ``max_side`` (see :func:`prepare_image`).
+        task (`str`): the degradation, e.g. ``"jpeg10"``.
+        method (`str`): ``"i2sb"``, ``"nadb"`` or ``"ibmd"``.
+        steps (`int`): sampling steps of I2SB and NADB; IBMD runs the steps it was distilled for.
+        seed (`int`): seeds the degradation and the sampler (each request has its own generators).
+        degrade_first (`bool`): degrade the (clean) photo with the task's operator first, so the result can be
+            compared with it (PSNR, SSIM); otherwise the photo is taken as already degraded and no metric is given.
+        max_side (`int`, *optional*): defaults to ``$BRIDGE_DIFFUSERS_MAX_SIDE`` or 1024.
+        pipelines_root (*optional*): the pipelines folder, defaults to :func:`pipelines_dir`.
+
+    Returns:
+        ``(degraded, restored, info)``: two RGB PIL images of the processed size (lossless to save as PNG) and a
+        JSON-ready dict: task, method, pipeline, steps, seed, sizes, timings, ``psnr_db``/``ssim`` of the result
+        and of the degraded input against the photo (only with ``degrade_first``) and ``notes``.
+
+    Raises:
+        gr.Error: a readable message for unusable images, unknown task/method pairs and failed runs.
+    """
+    started = time.perf_counter()
+    catalogue = discover_pipelines(pipelines_root)
+    if not catalogue:
+        root = Path(pipelines_root) if pipelines_root is not None else pipelines_dir()
+        raise gr.Error(f"No pipelines found in {root}: add folders named <method>-<task>, e.g. nadb-jpeg10.")
+    task = str(task or "").strip().lower()
+    method = str(method or "").strip().lower()
+    entry = catalogue.get((task, method))
+    if entry is None:
+        available = ", ".join(f"{m}-{t}" for t, m in sorted(catalogue))
+        raise gr.Error(f"No {method or '?'} pipeline for the task {task or '?'}. Available: {available}.")
+    try:
+        seed = 0 if seed is None else int(seed)
+    except (TypeError, ValueError) as error:
+        raise gr.Error(f"The seed must be a whole number, got {seed!r}.") from error
+    if not 0 <= seed <= MAX_SEED:
+        raise gr.Error(f"The seed must lie in [0, 2^63 - 1], got {seed}.")
+
+    clean, notes = prepare_image(image, max_side)
+    info: dict[str, Any] = {
+        "task": task,
+        "method": method,
+        "pipeline": entry.class_name,
+        "seed": seed,
+        "size": [clean.width, clean.height],
+        "degrade_first": bool(degrade_first),
+    }
+
+    # 1. The degraded input: the photo through the task's operator, or the upload itself.
+    mask = None
+    try:
+        if degrade_first:
+            operator = get_degradation(task)
+            clean_tensor = _pil_to_tensor(clean)
+            with torch.no_grad():
+                output = operator(clean_tensor * 2.0 - 1.0, generator=torch.Generator().manual_seed(seed))
+            degraded = _tensor_to_pil((output.degraded[0] + 1.0) / 2.0)
+            mask = output.mask
+        else:
+            degraded = clean
+            mask, note = _inpainting_mask(task, degraded)
+            if note:
+                notes.append(note)
+    except ValueError as error:
+        raise gr.Error(f"The {task} degradation cannot be applied to this image: {error}") from error
+
+    # 2. The restoration, from the 8-bit degraded image that is shown (what you see is what the model got).
+    try:
+        cached = str(entry.path.resolve()) in _PIPELINES
+        load_started = time.perf_counter()
+        pipe = get_pipeline(entry.path)
+        load_seconds = None if cached else time.perf_counter() - load_started
+    except Exception as error:  # a corrupt or incompatible folder: say which one, keep the app alive
+        logger.exception("Loading %s failed.", entry.path)
+        raise gr.Error(f"The pipeline {entry.path.name} could not be loaded: {error}") from error
+    kwargs: dict[str, Any] = {}
+    if entry.fixed_steps:
+        trained = int(pipe.scheduler.config.num_student_steps)
+        if steps is not None and steps != trained:
+            notes.append(f"IBMD runs the {trained} step(s) it was distilled for; the steps setting is ignored.")
+        info["steps"] = trained
+    else:
+        try:
+            steps = DEFAULT_STEPS if steps is None else int(steps)
+        except (TypeError, ValueError) as error:
+            raise gr.Error(f"The number of steps must be a whole number, got {steps!r}.") from error
+        if not 1 <= steps <= 1000:
+            raise gr.Error(f"The number of steps must lie in [1, 1000], got {steps}.")
+        kwargs["num_inference_steps"] = info["steps"] = steps
+    if mask is not None:
+        kwargs["mask"] = mask
+    run_started = time.perf_counter()
+    try:
+        result = _request_view(pipe)(
+            image=degraded, generator=torch.Generator().manual_seed(seed), output_type="pil", **kwargs
+        )
+    except ValueError as error:
+        raise gr.Error(f"The image could not be restored: {error}") from error
+    restored = result.images[0].convert("RGB")
+    info["seconds_restore"] = round(time.perf_counter() - run_started, 3)
+
+    # 3. Metrics against the photo, when there is one.
+    if degrade_first:
+        reference = _pil_to_tensor(clean)
+        info.update(_metrics(_pil_to_tensor(restored), reference))
+        info.update({f"{key}_degraded": value for key, value in _metrics(_pil_to_tensor(degraded), reference).items()})
+    if load_seconds is not None:  # this request loaded the pipeline
+        info["seconds_load"] = round(load_seconds, 3)
+    info["seconds_total"] = round(time.perf_counter() - started, 3)
+    info["notes"] = notes
+    return degraded, restored, info
+
+
+# ------------------------------------------------------------------------------------------------- UI
+def example_photos() -> list[str]:
+    """Paths of a few photos shipped inside the installed scikit-image package (none without it)."""
+    try:
+        import skimage
+    except ImportError:
+        return []
+    data = Path(skimage.__file__).resolve().parent / "data"
+    return [str(data / name) for name in EXAMPLE_PHOTOS if (data / name).is_file()]
+
+
+def _method_choices(methods: list[str]) -> list[tuple[str, str]]:
+    return [(METHOD_LABELS[method], method) for method in methods]
+
+
+def _steps_update(entry: PipelineEntry | None, current: Any = None) -> dict[str, Any]:
+    if entry is not None and entry.fixed_steps:
+        steps = entry.student_steps or 1
+        return gr.update(value=steps, interactive=False, label=f"Steps (IBMD runs its {steps} distilled step(s))")
+    value = current if isinstance(current, (int, float)) and 1 <= current <= MAX_STEPS else DEFAULT_STEPS
+    return gr.update(value=value, interactive=True, label="Steps")
+
+
+def _tag(image: PIL.Image.Image, role: str, info: dict[str, Any], request_id: str) -> PIL.Image.Image:
+    """Writes the provenance of a result, with a per-request id, into the PNG text metadata gradio saves.
+
+    Gradio stores a returned PIL image at a path named by the hash of its PNG bytes and rewrites that file in
+    place, so two requests with byte-identical outputs (the same photo through the deterministic JPEG operator, say)
+    would rewrite a file while it is being downloaded; the id makes every request's files distinct.
+    """
+    tagged = image.copy()
+    keys = ("task", "method", "steps", "seed", "degrade_first")
+    tagged.info["bridge-diffusers"] = json.dumps({"image": role, **{key: info.get(key) for key in keys}})
+    tagged.info["request"] = request_id
+    return tagged
+
+
+INTRO = """
+# Diffusion-bridge image restoration
+
+Restores a degraded photo with a diffusion bridge of the `bridge-diffusers` library (built on diffusers):
+**I2SB** (image-to-image Schrödinger bridge), **NADB** (a noise-aligned bridge that starts from a mean network's
+estimate) and **IBMD** (a bridge distilled into a one- or few-step generator). Upload a clean photo and keep
+*Degrade my image first* on to see the degraded input, the restoration and their PSNR/SSIM against your photo;
+turn it off to restore a photo that is already degraded. On a CPU, large photos and many steps take a while.
+"""
+
+
+def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
+    """The Gradio app; no pipeline is loaded until the first restoration."""
+    root = Path(pipelines_root) if pipelines_root is not None else pipelines_dir()
+    catalogue = discover_pipelines(root)
+    tasks = _tasks(catalogue)
+    task0 = tasks[0] if tasks else None
+    method0 = _default_method(_methods(catalogue, task0))
+    ready = bool(catalogue)
+    max_side = max_side_limit()
+    concurrency = concurrency_limit()
+
+    def on_task(task: str, method: str, steps: Any):
+        methods = _methods(catalogue, task)
+        chosen = method if method in methods else _default_method(methods)
+        return (
+            gr.update(choices=_method_choices(methods), value=chosen),
+            _steps_update(catalogue.get((task, chosen)), steps),
+        )
+
+    def on_method(task: str, method: str, steps: Any):
+        return _steps_update(catalogue.get((task, method)), steps)
+
+    def on_restore(image, task, method, steps, seed, degrade_first):
+        try:
+            degraded, restored, info = restore(
+                image, task, method, steps, seed, degrade_first, max_side=max_side, pipelines_root=root
+            )
+        except gr.Error:
+            raise
+        except Exception as error:  # anything unexpected: a readable message in the UI, the trace in the log
+            logger.exception("Restoration failed.")
+            raise gr.Error(f"The restoration failed ({type(error).__name__}: {error}).") from error
+        for note in info["notes"]:
+            gr.Warning(note)
+        request_id = uuid.uuid4().hex
+        return _tag(degraded, "degraded", info, request_id), _tag(restored, "restored", info, request_id), info
+
+    # Results are unique per request (see _tag): the cache is pruned of files older than an hour, every hour.
+    with gr.Blocks(title="bridge-diffusers: image restoration", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        if not ready:
+            gr.Markdown(
+                f"### ⚠️ No pipelines found\n\nThe demo looks for saved pipelines in `{root}` (set "
+                "`BRIDGE_DIFFUSERS_PIPELINES_DIR` to change it), in sub-folders named `<method>-<task>` such as "
+                "`nadb-jpeg10`, `ibmd-jpeg10` or `i2sb-blur-uni`, each holding a `model_index.json` written by "
+                "`save_pretrained`. Add some and restart the app.",
+                elem_id="no-pipelines",
+            )
+        with gr.Row():
+            with gr.Column(scale=1):
+                image_in = gr.Image(
+                    type="pil",
+                    image_mode=None,
+                    format="png",
+                    sources=["upload", "clipboard"],
+                    label=f"Your photo (downscaled to {max_side} px if larger)",
+                    elem_id="input-image",
+                )
+                task_in = gr.Dropdown(
+                    choices=tasks, value=task0, label="Task (degradation)", interactive=ready, elem_id="task"
+                )
+                # Every method of the catalogue is a valid value (API callers never change the task dropdown);
+                # the page narrows the list to the selected task's methods when it loads and on each task change.
+                all_methods = [method for method in METHODS if method in {m for _, m in catalogue}]
+                method_in = gr.Dropdown(
+                    choices=_method_choices(all_methods), value=method0, label="Method", interactive=ready
+                )
+                steps0 = _steps_update(catalogue.get((task0, method0)))
+                steps_in = gr.Slider(
+                    1,
+                    MAX_STEPS,
+                    value=steps0["value"],
+                    step=1,
+                    label=steps0["label"],
+                    interactive=ready and steps0["interactive"],
+                    elem_id="steps",
+                )
+                seed_in = gr.Number(value=0, precision=0, minimum=0, label="Seed", interactive=ready)
+                degrade_in = gr.Checkbox(
+                    value=True,
+                    label="Degrade my image first",
+                    info="On: your photo is degraded with the task's operator, then restored and compared with "
+                    "it. Off: your photo is taken as already degraded (no metrics).",
+                    interactive=ready,
+                )
+                button = gr.Button("Restore", variant="primary", interactive=ready, elem_id="restore-button")
+                photos = example_photos()
+                if photos:
+                    gr.Examples(examples=[[path] for path in photos], inputs=[image_in], label="Example photos")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    degraded_out = gr.Image(
+                        type="pil", format="png", label="Degraded input", interactive=False, elem_id="degraded-image"
+                    )
+                    restored_out = gr.Image(
+                        type="pil", format="png", label="Restored", interactive=False, elem_id="restored-image"
+                    )
+                info_out = gr.JSON(label="PSNR / SSIM (against your photo) and timings", elem_id="info")
+
+        task_in.change(on_task, [task_in, method_in, steps_in], [method_in, steps_in], api_name=False)
+        method_in.change(on_method, [task_in, method_in, steps_in], [steps_in], api_name=False)
+        if ready:
+            demo.load(on_task, [task_in, method_in, steps_in], [method_in, steps_in], api_name=False)
+        button.click(
+            on_restore,
+            [image_in, task_in, method_in, steps_in, seed_in, degrade_in],
+            [degraded_out, restored_out, info_out],
+            api_name="restore",
+            concurrency_limit=concurrency,
+        )
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    torch.set_num_threads(torch_threads())  # process-wide, so only when run as the app, not on import
+    demo.queue(max_size=32).launch(max_file_size="25mb")

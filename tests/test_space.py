@@ -1,0 +1,299 @@
+"""The Gradio demo Space (spaces/app.py): the restore function, the HTTP API, and the page in headless Chromium.
+
+Tiny random pipelines are saved in a temporary folder named by ``BRIDGE_DIFFUSERS_PIPELINES_DIR``. The module is
+skipped without gradio (``pip install -e ".[demo]"``); the browser test also needs Chromium and its driver
+(Debian: ``apt-get install chromium chromium-driver``) and selenium.
+"""
+
+import importlib.util
+import io
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from bridge_diffusers import (
+    I2SBPipeline,
+    I2SBScheduler,
+    IBMDPipeline,
+    MeanNetwork,
+    NADBPipeline,
+    NADBScheduler,
+    create_bridge_unet,
+)
+
+
+gr = pytest.importorskip("gradio", reason="the demo needs gradio: pip install -e '.[demo]'")
+gradio_client = pytest.importorskip("gradio_client", reason="the API test needs gradio_client (comes with gradio)")
+
+
+APP_FILE = Path(__file__).resolve().parents[1] / "spaces" / "app.py"
+EXPECTED = {("jpeg10", "nadb"), ("jpeg10", "ibmd"), ("inpaint-center", "i2sb")}
+
+
+def _photo(width: int = 41, height: int = 27, mode: str = "RGB", seed: int = 0) -> PIL.Image.Image:
+    """A smooth colour image with some texture, so that the metrics are meaningful.
+
+    The tests keep to one size (41×27, odd: the UNet pads it) so that torch sets up its CPU kernels once.
+    """
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x / width, y / height, 0.5 + 0.5 * np.sin(x / 5.0) * np.cos(y / 7.0)], axis=-1)
+    array = np.clip(base + 0.05 * rng.standard_normal(base.shape), 0, 1)
+    return PIL.Image.fromarray(np.round(array * 255).astype(np.uint8)).convert(mode)
+
+
+def _png_roundtrip(image: PIL.Image.Image) -> PIL.Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    return PIL.Image.open(buffer).convert(image.mode)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One CPU thread per restoration, as the app sets for itself: with a busy CPU (a training job, the server's
+    concurrent requests) OpenMP threads wait on each other and the tiny UNets run many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pipelines_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipelines")
+    torch.manual_seed(0)
+    nadb = NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork())
+    nadb.save_pretrained(root / "nadb-jpeg10")
+    IBMDPipeline.from_teacher(nadb).save_pretrained(root / "ibmd-jpeg10")
+    I2SBPipeline(create_bridge_unet(16), I2SBScheduler()).save_pretrained(root / "i2sb-inpaint-center")
+    (root / "notes").mkdir()  # not <method>-<task>: skipped
+    (root / "nadb-not-a-task").mkdir()  # unknown degradation: skipped
+    (root / "i2sb-jpeg5").mkdir()  # no model_index.json: skipped
+    return root
+
+
+@pytest.fixture(scope="module")
+def app(pipelines_root):
+    """spaces/app.py imported as a module, with the pipelines folder and the upload limit set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BRIDGE_DIFFUSERS_PIPELINES_DIR", str(pipelines_root))
+        patch.setenv("BRIDGE_DIFFUSERS_MAX_SIDE", "512")
+        patch.setenv("BRIDGE_DIFFUSERS_CONCURRENCY", "2")
+        spec = importlib.util.spec_from_file_location("bridge_diffusers_space_app", APP_FILE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        yield module
+        sys.modules.pop(spec.name, None)
+
+
+# ------------------------------------------------------------------------------------ 1. the pure function
+def test_discovery_follows_the_folder_contract(app, pipelines_root):
+    catalogue = app.discover_pipelines()
+    assert set(catalogue) == EXPECTED
+    assert catalogue[("jpeg10", "ibmd")].fixed_steps and catalogue[("jpeg10", "ibmd")].student_steps == 1
+    assert catalogue[("jpeg10", "nadb")].class_name == "NADBPipeline"
+    assert app.pipelines_dir() == pipelines_root.resolve()
+    assert app.discover_pipelines(pipelines_root / "missing") == {}
+
+
+@pytest.mark.parametrize(("task", "method"), sorted(EXPECTED))
+def test_restore_with_degradation_gives_png_safe_images_and_metrics(app, task, method):
+    photo = _photo()
+    degraded, restored, info = app.restore(photo, task, method, steps=3, seed=7, degrade_first=True)
+    for image in (degraded, restored):
+        assert image.size == photo.size and image.mode == "RGB"
+        assert np.array_equal(np.asarray(_png_roundtrip(image)), np.asarray(image))
+    assert not np.array_equal(np.asarray(degraded), np.asarray(photo))  # the task's operator was applied
+    for key in ("psnr_db", "ssim", "psnr_db_degraded", "ssim_degraded"):
+        assert isinstance(info[key], float) and np.isfinite(info[key]), key
+    assert info["task"] == task and info["method"] == method and info["seed"] == 7
+    assert info["steps"] == (1 if method == "ibmd" else 3)
+    assert info["seconds_total"] >= info["seconds_restore"] >= 0
+    json.dumps(info)  # what the JSON panel and the API return
+
+
+def test_restore_without_degradation_has_no_metrics_and_is_reproducible(app):
+    photo = _photo()
+    degraded, restored, info = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)
+    assert np.array_equal(np.asarray(degraded), np.asarray(photo))  # taken as already degraded
+    assert restored.size == photo.size
+    assert not any(key.startswith(("psnr", "ssim")) for key in info)
+    again = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)[1]
+    assert np.array_equal(np.asarray(again), np.asarray(restored))
+
+    # An upload that is already inpainting input: the official centre box is the hole, the rest is kept (up to the
+    # bridge's small noise at the last step), which an untrained network would not do without the mask.
+    _, restored, _ = app.restore(photo, "inpaint-center", "i2sb", steps=2, seed=0, degrade_first=False)
+    error = np.abs(np.asarray(restored, dtype=np.int16) - np.asarray(photo, dtype=np.int16)).mean(axis=-1)
+    hole = app.center_mask(photo.height, photo.width).numpy() == 1
+    assert error[~hole].mean() < 3 < error[hole].mean()
+
+
+def test_odd_uploads_are_converted_or_downscaled_with_a_note(app):
+    _, restored, info = app.restore(_photo(mode="L"), "jpeg10", "ibmd", seed=0)
+    assert restored.mode == "RGB" and restored.size == (41, 27)
+    assert any("grayscale" in note for note in info["notes"])
+
+    rgba = _photo(mode="RGBA")
+    rgba.putalpha(128)
+    _, restored, info = app.restore(rgba, "jpeg10", "ibmd", seed=0)
+    assert restored.mode == "RGB" and any("transparency" in note for note in info["notes"])
+
+    degraded, restored, info = app.restore(_photo(82, 54), "jpeg10", "ibmd", seed=0, max_side=41)
+    assert degraded.size == restored.size == (41, 27) and info["size"] == [41, 27]
+    assert any("downscaled" in note and "82×54" in note for note in info["notes"])
+
+    _, restored, _ = app.restore(np.asarray(_photo()), "jpeg10", "ibmd", seed=0)  # numpy arrays work too
+    assert restored.size == (41, 27)
+
+
+def test_bad_inputs_give_readable_errors(app, tmp_path):
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("this is not a PNG")
+    cases = [
+        ((None, "jpeg10", "nadb"), "No image"),
+        ((str(not_an_image), "jpeg10", "nadb"), "could not be read as an image"),
+        ((np.zeros((2, 3, 4, 5, 6)), "jpeg10", "nadb"), "not a usable image"),
+        ((_photo(), "jpeg10", "i2sb"), "Available: "),
+        ((_photo(), "sr4x-pool", "nadb"), "No nadb pipeline for the task sr4x-pool"),
+    ]
+    for args, message in cases:
+        with pytest.raises(gr.Error, match=message) as caught:
+            app.restore(*args)
+        assert "Traceback" not in str(caught.value)
+    with pytest.raises(gr.Error, match="seed"):
+        app.restore(_photo(), "jpeg10", "nadb", seed=-1)
+    with pytest.raises(gr.Error, match="steps"):
+        app.restore(_photo(), "jpeg10", "nadb", steps=0)
+
+
+def test_no_pipelines_gives_a_message_not_a_crash(app, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    demo = app.build_demo(empty)
+    assert isinstance(demo, gr.Blocks)
+    notices = [block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "no-pipelines"]
+    assert len(notices) == 1 and "No pipelines found" in notices[0].value
+    with pytest.raises(gr.Error, match="No pipelines found"):
+        app.restore(_photo(), "jpeg10", "nadb", pipelines_root=empty)
+
+
+# ----------------------------------------------------------------------------------- 2. the HTTP API
+@pytest.fixture(scope="module")
+def server(app):
+    """The demo served on 127.0.0.1 for the API and browser tests."""
+    demo = app.build_demo()
+    _, local_url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, share=False)
+    try:
+        yield local_url
+    finally:
+        demo.close()
+
+
+def test_api_restores_and_serves_concurrent_clients(server, tmp_path):
+    upload = tmp_path / "photo.png"
+    _photo().save(upload)
+    client = gradio_client.Client(server, verbose=False, download_files=str(tmp_path / "dl"), analytics_enabled=False)
+
+    def call(seed: int):
+        file = gradio_client.handle_file(str(upload))
+        return client.predict(file, "jpeg10", "ibmd", 1, seed, True, api_name="/restore")
+
+    degraded_path, restored_path, info = call(0)
+    for path in (degraded_path, restored_path):
+        assert str(path).endswith(".png")
+        with PIL.Image.open(path) as image:
+            assert image.format == "PNG" and image.size == (41, 27)
+    assert info["method"] == "ibmd" and "psnr_db" in info
+
+    results, errors = {}, []
+
+    def worker(seed: int):
+        try:
+            results[seed] = call(seed)
+        except Exception as error:  # collected and reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and sorted(results) == [1, 2, 3]
+    # The JPEG operator is deterministic: the three degraded images are equal, yet each request has its own files.
+    assert len({str(degraded_path) for degraded_path, _, _ in results.values()}) == 3
+    for seed, (_, restored_path, info) in results.items():
+        assert info["seed"] == seed
+        with PIL.Image.open(restored_path) as image:
+            assert image.size == (41, 27)
+
+
+# --------------------------------------------------------------------------------- 3. headless Chromium
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs chromium and chromedriver (apt-get install chromium-driver)")
+def test_page_restores_an_upload_in_headless_chromium(server, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test drives Chromium with selenium")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, driver_path = _chromium()
+    upload = tmp_path / "upload.png"
+    _photo().save(upload)
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1400",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=driver_path, log_output=os.devnull)
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.set_script_timeout(10)
+        driver.get(server)
+        wait = WebDriverWait(driver, 30, poll_frequency=0.2)
+        file_input = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-image input[type=file]"))
+        file_input.send_keys(str(upload))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#input-image img"))
+        time.sleep(0.5)  # let the upload settle before the click reads the component's value
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#restore-button")).click()
+        loaded = (
+            "const img = document.querySelector('#restored-image img');"
+            "return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null;"
+        )
+        size = wait.until(lambda d: d.execute_script(loaded))
+        assert tuple(size) == (41, 27)
+        assert "psnr_db" in driver.find_element(By.CSS_SELECTOR, "#info").text
+        screenshot = tmp_path / "page.png"
+        assert driver.save_screenshot(str(screenshot))
+    finally:
+        driver.quit()
+    with PIL.Image.open(screenshot) as image:
+        assert image.format == "PNG" and image.width >= 800 and image.height >= 600
+        assert np.asarray(image.convert("L")).std() > 5  # not a blank page
