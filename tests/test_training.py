@@ -131,6 +131,16 @@ def test_nadb_trains_the_mean_network_then_the_bridge(tmp_path):
     assert [step for step, _ in list_checkpoints(out / "mean_checkpoints")] == [2]
 
 
+def test_rerunning_a_finished_run_keeps_the_validation_scores_in_the_card(tmp_path):
+    out = tmp_path / "i2sb"
+    flags = ["--task", "jpeg10", "--max_train_steps", "2", "--validation_steps", "2"]
+    run_script("i2sb", out, *flags)
+    first = (out / "README.md").read_text()
+    run_script("i2sb", out, *flags, "--resume_from_checkpoint", "latest")  # resumes at the last step: no training
+    card = (out / "README.md").read_text()
+    assert "| psnr |" in first and "| psnr |" in card and "No validation was run" not in card
+
+
 def test_nadb_bridge_stage_needs_a_mean_network(tmp_path):
     with pytest.raises(SystemExit, match="needs a trained mean network"):
         run_script("nadb", tmp_path / "x", "--stage", "bridge", "--max_train_steps", "1")

@@ -229,6 +229,8 @@ def fit(
                 break
         batches = loader  # only reached if the dataset was shorter than the run: go round again
     progress.close()
+    if stage.validate and not metrics:  # resumed from the final checkpoint: the card still needs its scores
+        metrics = _validate(args, accelerator, stage, model, ema, global_step, data)
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     if ema is not None:
