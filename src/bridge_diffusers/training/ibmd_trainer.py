@@ -229,6 +229,8 @@ def distil(args: argparse.Namespace) -> None:
                 break
         batches = loader
     progress.close()
+    if not metrics:  # resumed from the final checkpoint: the card still needs its scores
+        metrics = _validate(args, accelerator, stage, generator_net, ema, global_step, data)
     accelerator.wait_for_everyone()
     trained = accelerator.unwrap_model(generator_net)
     if ema is not None:
