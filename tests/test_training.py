@@ -320,3 +320,13 @@ def test_gradient_accumulation_tensorboard_and_unet_config(tmp_path):
     assert UNet2DModel.from_pretrained(out / "unet").config.block_out_channels == [16, 32]
     assert list((out / "logs").rglob("events.out.tfevents.*"))
     assert "batch 4" in (out / "README.md").read_text()  # 2 per step x 2 accumulated
+
+
+def test_validation_crops_are_spread_over_the_held_out_images():
+    """The first crops would all come from one photo: the validation pairs take evenly spaced ones instead."""
+    from bridge_diffusers.training.data import _stack
+
+    dataset = [{"pixel_values": torch.tensor([float(i)])} for i in range(24)]  # 6 images x 4 crops
+    picked = _stack(dataset, 6, "pixel_values").flatten().tolist()
+    assert picked == [0.0, 5.0, 9.0, 14.0, 18.0, 23.0]
+    assert _stack(dataset, 100, "pixel_values").shape[0] == 24

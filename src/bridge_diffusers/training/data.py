@@ -132,7 +132,9 @@ def validation_scale(scale_range: tuple[float, float] | None) -> float:
 
 
 def _stack(dataset: Dataset, count: int, key: str) -> torch.Tensor:
-    return torch.stack([dataset[i][key] for i in range(min(count, len(dataset)))])
+    """``count`` items spread evenly over the dataset, so the validation crops come from every held-out image."""
+    indices = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique()
+    return torch.stack([dataset[int(i)][key] for i in indices])
 
 
 def build_training_data(args: argparse.Namespace, samples_needed: int) -> TrainingData:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Trains the pipelines shipped under pipelines/ (see pipelines/README.md): for each task, I2SB, NADB (mean
+# network, then bridge) and a one-step IBMD student of the NADB teacher, all with the "tiny" UNet (0.64 M
+# parameters, 1.3 MB in fp16) on 32 px crops of the offline photo corpus, on CPU. Then
+# `python scripts/export_shipped.py` evaluates them and writes the fp16 folders with their model cards.
+#
+#   bash scripts/train_shipped.sh [OUT] [TASK...]     (about 15 minutes a task on 2 CPU cores)
+#
+# Re-running resumes each run from its last checkpoint; a finished run is skipped quickly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/shipped}
+shift || true
+TASKS=("${@:-jpeg10 sr4x-pool blur-uni}")
+read -r -a TASKS <<<"${TASKS[*]}"
+PY=${PY:-.venv/bin/python}
+STEPS=${STEPS:-3000}
+IBMD_STEPS=${IBMD_STEPS:-600}
+COMMON=(--resolution 32 --scale_range 0.12 0.5 --train_batch_size 8 --dataloader_num_workers 1
+        --model_preset tiny --checkpointing_steps 500 --checkpoints_total_limit 2 --validation_steps 1000
+        --num_validation_images 8 --validation_inference_steps 10 --resume_from_checkpoint latest)
+for TASK in "${TASKS[@]}"; do
+    RUN="$OUT/$TASK"
+    "$PY" training/train_i2sb.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/i2sb" \
+        --max_train_steps "$STEPS" --learning_rate 3e-4
+    "$PY" training/train_nadb.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/nadb" \
+        --max_train_steps "$STEPS" --mean_max_train_steps "$((STEPS / 2))" --learning_rate 3e-4
+    "$PY" training/train_ibmd.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/ibmd" --teacher "$RUN/nadb" \
+        --max_train_steps "$IBMD_STEPS" --learning_rate 5e-5 --checkpointing_steps 200
+done
