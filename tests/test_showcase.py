@@ -1,0 +1,100 @@
+"""The README's main job (`bridge-diffusers showcase`) and the pipelines shipped under `pipelines/`."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from bridge_diffusers import I2SBPipeline, I2SBScheduler, MeanNetwork, NADBPipeline, NADBScheduler, create_bridge_unet
+from bridge_diffusers.cli import main
+from bridge_diffusers.evaluation import evaluate_restorer, make_evaluation_set, pipeline_restorer
+from bridge_diffusers.pipelines import load_pipeline
+from bridge_diffusers.showcase import ShowcasePhoto, load_showcase_photos, run_showcase, shipped_pipelines
+
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "pipelines"
+
+
+@pytest.fixture
+def pipelines_dir(tmp_path):
+    root = tmp_path / "pipelines"
+    I2SBPipeline(create_bridge_unet(16), I2SBScheduler()).save_pretrained(root / "i2sb-jpeg10")
+    NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork()).save_pretrained(root / "nadb-jpeg10")
+    (root / "notes").mkdir()  # not a pipeline: ignored
+    (root / "nadb-half-saved").mkdir()  # no model_index.json: ignored
+    return root
+
+
+def photo(height=24, width=40, seed=0) -> ShowcasePhoto:
+    image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return ShowcasePhoto(f"random{seed}", image)
+
+
+def test_shipped_pipelines_are_found_by_folder_name(pipelines_dir):
+    found = shipped_pipelines(pipelines_dir)
+    assert list(found) == ["jpeg10"] and list(found["jpeg10"]) == ["i2sb", "nadb"]
+
+
+def test_run_showcase_scores_and_draws_every_method(pipelines_dir, tmp_path):
+    lines = []
+    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=[photo(), photo(seed=1)], steps={"i2sb": 2, "nadb": 2},
+                        log=lines.append)  # fmt: skip
+    assert [row["method"] for row in rows] == ["degraded input", "i2sb", "nadb"]
+    assert all(np.isfinite(row["psnr"]) and -1 <= row["ssim"] <= 1 for row in rows)
+    assert rows[0]["seconds"] == 0 and rows[1]["seconds"] > 0 and len(lines) == 2
+    grid = PIL.Image.open(tmp_path / "out" / "jpeg10.png")
+    assert grid.size == (4 * 40, 14 + 2 * 24)  # clean | degraded | i2sb | nadb, a header strip, two photos
+
+
+def test_run_showcase_refuses_unknown_tasks(pipelines_dir, tmp_path):
+    with pytest.raises(ValueError, match="no shipped pipelines for \\['blur-uni'\\]"):
+        run_showcase(tmp_path, pipelines_dir, tasks=["blur-uni"], photos=[photo()])
+
+
+def test_showcase_photos_are_resized_to_multiples_of_eight(tmp_path):
+    PIL.Image.fromarray(np.zeros((50, 70, 3), np.uint8)).save(tmp_path / "p.png")
+    (loaded,) = load_showcase_photos([str(tmp_path / "p.png")], scale=0.5)
+    assert loaded.name == "p" and loaded.image.shape == (1, 3, 24, 32) and loaded.image.min() == -1
+    with pytest.raises(ValueError, match="neither an image file nor an installed corpus photo"):
+        load_showcase_photos(["nowhere/nothing"])
+
+
+def test_showcase_command_prints_the_table(pipelines_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BRIDGE_DIFFUSERS_PIPELINES_DIR", str(pipelines_dir))
+    PIL.Image.fromarray(np.full((32, 48, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    main(["showcase", "--photos", str(tmp_path / "grey.png"), "--scale", "1", "--steps", "2", "--methods", "nadb",
+          "-o", str(tmp_path / "out")])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| jpeg10 | nadb |" in printed and "| jpeg10 | i2sb |" not in printed
+    assert (tmp_path / "out" / "jpeg10.png").exists()
+    with pytest.raises(SystemExit, match="no shipped pipelines"):
+        main(["showcase", "--photos", str(tmp_path / "grey.png"), "--tasks", "sr4x-pool", "-o", str(tmp_path)])
+
+
+# ------------------------------------------------------------------------------------ shipped pipelines
+shipped = sorted(p for p in SHIPPED.glob("*-*") if (p / "model_index.json").is_file()) if SHIPPED.is_dir() else []
+
+
+@pytest.mark.skipif(not shipped, reason="no pipelines shipped under pipelines/")
+@pytest.mark.parametrize("folder", shipped, ids=[p.name for p in shipped])
+def test_shipped_pipeline_beats_its_degraded_input_on_held_out_photos(folder):
+    """Each shipped pipeline, loaded as users load it, restores held-out crops better than the degraded input
+    (PSNR), and its card states its method, task, training command and evaluation."""
+    method, _, task = folder.name.partition("-")
+    card = (folder / "README.md").read_text()
+    assert f"# {method.upper()} for `{task}`" in card and "## Evaluation" in card and "python training/" in card
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"].lower().startswith(method)
+    pipe = load_pipeline(str(folder))
+    pipe.set_progress_bar_config(disable=True)
+    assert next(pipe.unet.parameters()).dtype == torch.float32  # fp16 files load as float32 by default
+    evaluation_set = make_evaluation_set(task, resolution=32, crops_per_image=2, scale=0.245)
+    identity, _ = evaluate_restorer(
+        "input", lambda degraded, mask: degraded.clamp(-1, 1), evaluation_set, frechet=False
+    )
+    restored, _ = evaluate_restorer(method, pipeline_restorer(pipe, 4 if method != "ibmd" else None),
+                                    evaluation_set, frechet=False)  # fmt: skip
+    assert restored["psnr"] > identity["psnr"] + 0.5, (restored, identity)
