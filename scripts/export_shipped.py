@@ -24,6 +24,7 @@ from diffusers.utils import logging as diffusers_logging
 from bridge_diffusers.evaluation import (
     EvaluationSet,
     evaluate_restorer,
+    identity_restorer,
     make_evaluation_set,
     markdown_table,
     mean_network_restorer,
@@ -48,10 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_fp16_loss_db", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def identity_restorer(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    return degraded.clamp(-1, 1)
 
 
 def score_pipeline(pipe, method: str, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:

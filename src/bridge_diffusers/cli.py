@@ -128,47 +128,16 @@ def cmd_restore(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .baselines import CLASSICAL_METHODS, classical_restore
-    from .evaluation import (
-        evaluate_restorer,
-        make_evaluation_set,
-        markdown_table,
-        mean_network_restorer,
-        pipeline_restorer,
-        plot_metric_curves,
-        save_image_grid,
-        write_table,
-    )
-    from .pipelines import load_pipeline
+    from .evaluation import evaluate_pipelines, make_evaluation_set, plot_metric_curves, save_image_grid, write_table
 
     evaluation_set = make_evaluation_set(
         args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
     )
     print(f"evaluation set: {evaluation_set.description}, task {args.task}")
-    rows, grid = [], [evaluation_set.clean, evaluation_set.degraded.clamp(-1, 1)]
-    frechet = not args.no_fd
-
-    def add(name, restorer, **extra):
-        row, restored = evaluate_restorer(name, restorer, evaluation_set, args.batch_size, frechet, **extra)
-        rows.append(row)
-        grid.append(restored)
-        print(markdown_table([row]).splitlines()[-1])
-
-    add("degraded input", lambda degraded, mask: degraded.clamp(-1, 1))
-    if args.task in CLASSICAL_METHODS:
-        add(CLASSICAL_METHODS[args.task], lambda degraded, mask: classical_restore(args.task, degraded))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    for path in args.pipeline:
-        pipe = load_pipeline(path).to(device)
-        pipe.set_progress_bar_config(disable=True)
-        name = f"{type(pipe).__name__.removesuffix('Pipeline')} ({Path(path).name})"
-        if type(pipe).__name__ == "NADBPipeline" and pipe.mean_net is not None:
-            add(f"mean network ({Path(path).name})", mean_network_restorer(pipe.mean_net))
-        nfes = args.nfe
-        if type(pipe).__name__ == "IBMDPipeline":
-            nfes = args.student_nfe or [pipe.scheduler.config.num_student_steps]
-        for nfe in nfes:
-            add(name, pipeline_restorer(pipe, nfe, args.seed), nfe=nfe)
+    rows, restorations = evaluate_pipelines(
+        evaluation_set, args.pipeline, args.nfe, args.student_nfe, args.seed, args.batch_size, not args.no_fd
+    )
+    grid = [evaluation_set.clean, *restorations]
     stem = Path(args.output_dir) / f"eval_{args.task}"
     for written in write_table(rows, stem, args.formats):
         print(f"wrote {written}")

@@ -28,6 +28,7 @@ from .metrics import psnr, ssim
 
 __all__ = [
     "EvaluationSet",
+    "evaluate_pipelines",
     "evaluate_restorer",
     "make_evaluation_set",
     "mean_network_restorer",
@@ -160,6 +161,58 @@ def mean_network_restorer(mean_net: torch.nn.Module) -> Restorer:
         return restored if mask is None else mask * restored + (1 - mask) * degraded
 
     return restore
+
+
+def identity_restorer(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The degraded input itself, the reference row of every table."""
+    return degraded.clamp(-1, 1)
+
+
+def evaluate_pipelines(
+    evaluation_set: EvaluationSet,
+    pipelines: Sequence[str | os.PathLike],
+    nfes: Sequence[int] = (1, 10, 100),
+    student_nfes: Sequence[int] | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    frechet: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[list[dict], list[torch.Tensor]]:
+    """The whole comparison on one evaluation set: the degraded input, the task's classical restoration (when
+    there is one), NADB's mean network alone, every I2SB / NADB pipeline at every NFE in ``nfes`` and every IBMD
+    student at ``student_nfes`` (default: its own number of steps).
+
+    Returns:
+        The table rows (see :func:`evaluate_restorer`; pipelines are named ``"<kind> (<folder>)"`` and add
+        ``nfe``) and the
+        restorations of every row, (N, C, H, W) in [-1, 1], in the same order.
+    """
+    from .baselines import CLASSICAL_METHODS, classical_restore
+    from .pipelines import load_pipeline
+
+    rows, restorations = [], []
+
+    def add(name, restorer, **extra):
+        row, restored = evaluate_restorer(name, restorer, evaluation_set, batch_size, frechet, **extra)
+        rows.append(row)
+        restorations.append(restored)
+        log(markdown_table([row]).splitlines()[-1])
+
+    add("degraded input", identity_restorer)
+    task = evaluation_set.task
+    if task in CLASSICAL_METHODS:
+        add(CLASSICAL_METHODS[task], lambda degraded, mask: classical_restore(task, degraded))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    for path in pipelines:
+        pipe = load_pipeline(str(path)).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        kind, folder = type(pipe).__name__.removesuffix("Pipeline"), Path(path).name
+        if kind == "NADB" and pipe.mean_net is not None:
+            add(f"mean network ({folder})", mean_network_restorer(pipe.mean_net))
+        steps = nfes if kind != "IBMD" else (student_nfes or [pipe.scheduler.config.num_student_steps])
+        for nfe in steps:
+            add(f"{kind} ({folder})", pipeline_restorer(pipe, nfe, seed), nfe=nfe)
+    return rows, restorations
 
 
 # ------------------------------------------------------------------------------------------------ output
