@@ -17,13 +17,14 @@ PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-3000}
 IBMD_STEPS=${IBMD_STEPS:-600}
 COMMON=(--resolution 32 --scale_range 0.12 0.5 --train_batch_size 8 --dataloader_num_workers 1
-        --model_preset tiny --checkpointing_steps 500 --checkpoints_total_limit 2 --validation_steps 1000
+        --checkpointing_steps 500 --checkpoints_total_limit 2 --validation_steps 1000
         --num_validation_images 8 --validation_inference_steps 10 --resume_from_checkpoint latest)
+BRIDGE=(--model_preset tiny)  # the IBMD student takes its teacher's architecture
 for TASK in "${TASKS[@]}"; do
     RUN="$OUT/$TASK"
-    "$PY" training/train_i2sb.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/i2sb" \
+    "$PY" training/train_i2sb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" --output_dir "$RUN/i2sb" \
         --max_train_steps "$STEPS" --learning_rate 3e-4
-    "$PY" training/train_nadb.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/nadb" \
+    "$PY" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" --output_dir "$RUN/nadb" \
         --max_train_steps "$STEPS" --mean_max_train_steps "$((STEPS / 2))" --learning_rate 3e-4
     "$PY" training/train_ibmd.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/ibmd" --teacher "$RUN/nadb" \
         --max_train_steps "$IBMD_STEPS" --learning_rate 5e-5 --checkpointing_steps 200
