@@ -1,6 +1,10 @@
 """Test set-up: everything offline, tiny random networks, no progress bars."""
 
 import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 
 # Set before any Hugging Face import so that no test can reach a hub.
@@ -21,3 +25,23 @@ def _deterministic_torch():
 
 def seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def launch_two_cpu_processes(script: Path, *flags: str) -> subprocess.CompletedProcess:
+    """Runs a training script under `accelerate launch` as two CPU processes (DDP over gloo), offline.
+
+    In accelerate 1.15 `launch --cpu --num_processes 2` starts ONE process (its simple launcher); two CPU processes
+    need the torchrun launcher of `--multi_gpu` with ACCELERATE_USE_CPU=1.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        str(script), *flags,
+    ]  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -1,6 +1,7 @@
 """IBMD: the objective on a Gaussian problem with a closed-form teacher, student initialisation, and distillation."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from bridge_diffusers.training import list_checkpoints
 from bridge_diffusers.training.ibmd import fake_model_loss, generator_loss
 from bridge_diffusers.training.ibmd_trainer import main as distil_main
 from bridge_diffusers.training.trainer import main as train_main
+from conftest import launch_two_cpu_processes
 
 
 # ------------------------------------------------------------------------------------- Gaussian problem
@@ -232,6 +234,23 @@ def test_distil_an_i2sb_teacher_into_a_one_step_student(trained_teachers, tmp_pa
     # resuming from the last checkpoint of a finished run writes the same student again
     distil_main(["--teacher", str(trained_teachers / "i2sb"), "--output_dir", str(out), *FAST, "--max_train_steps",
                  "2", "--fake_steps_per_generator_step", "2", "--resume_from_checkpoint", "latest"])  # fmt: skip
+
+
+def test_two_cpu_processes_distil_and_write_one_student(trained_teachers, tmp_path):
+    """DDP over gloo: both processes alternate fake-model and generator updates, validate and finish together."""
+    out = tmp_path / "ddp"
+    script = Path(__file__).resolve().parents[1] / "training" / "train_ibmd.py"
+    result = launch_two_cpu_processes(script, "--teacher", str(trained_teachers / "nadb"), "--output_dir", str(out),
+                                      *FAST, "--max_train_steps", "2", "--fake_steps_per_generator_step", "1",
+                                      "--checkpointing_steps", "2", "--validation_steps", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [step for step, _ in list_checkpoints(out)] == [2]
+    assert sorted(p.name for p in (out / "checkpoint-2").glob("random_states_*")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]
+    assert "| psnr |" in (out / "README.md").read_text()
+    assert np.isfinite(quiet(IBMDPipeline.from_pretrained(out))(image(), output_type="np").images).all()
 
 
 @pytest.mark.parametrize(("student_input", "steps"), [("endpoint", 2), ("degraded", 1)])

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from bridge_diffusers.training import (
 )
 from bridge_diffusers.training import hub as hub_module
 from bridge_diffusers.training.trainer import main, step_generator
+from conftest import launch_two_cpu_processes
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,25 +231,11 @@ def test_a_crash_while_saving_never_leaves_a_loadable_looking_checkpoint(tmp_pat
 
 
 # -------------------------------------------------------------------------------------- multi-process
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_cpu_processes_train_and_write_one_checkpoint(tmp_path):
-    """DDP over gloo on the CPU. In accelerate 1.15 `launch --cpu --num_processes 2` starts ONE process (its
-    simple launcher); two CPU processes need the torchrun launcher of `--multi_gpu` with ACCELERATE_USE_CPU=1."""
+    """DDP over gloo on the CPU: both processes train, sync, validate and finish; one checkpoint is written."""
     out = tmp_path / "ddp"
-    env = {**subprocess_env(), "ACCELERATE_USE_CPU": "1"}
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()),
-        str(SCRIPTS / "train_i2sb.py"), "--output_dir", str(out), *FAST, "--max_train_steps", "2",
-        "--checkpointing_steps", "2", "--validation_steps", "2",
-    ]  # fmt: skip
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    flags = ["--output_dir", str(out), *FAST, "--max_train_steps", "2", "--checkpointing_steps", "2"]
+    result = launch_two_cpu_processes(SCRIPTS / "train_i2sb.py", *flags, "--validation_steps", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]
     assert sorted(p.name for p in (out / "checkpoint-2").glob("random_states_*")) == [

@@ -186,6 +186,7 @@ def distil(args: argparse.Namespace) -> None:
         total=args.max_train_steps, initial=global_step, desc="ibmd", disable=not accelerator.is_local_main_process
     )
     metrics: dict[str, float] = {}
+    validated_step = None
     while global_step < args.max_train_steps:
         for batch in batches:
             rng = step_generator(args.seed, micro_step, accelerator.process_index, device)
@@ -225,11 +226,14 @@ def distil(args: argparse.Namespace) -> None:
                 )
             if global_step % args.validation_steps == 0 or global_step == args.max_train_steps:
                 metrics = _validate(args, accelerator, stage, generator_net, ema, global_step, data)
+                validated_step = global_step
             if global_step >= args.max_train_steps:
                 break
         batches = loader
     progress.close()
-    if not metrics:  # resumed from the final checkpoint: the card still needs its scores
+    # Resumed from the final checkpoint: the card still needs its scores. Decided on the step, which every
+    # process knows, not on `metrics`, which only the main process fills (a barrier would be left waiting).
+    if validated_step != global_step:
         metrics = _validate(args, accelerator, stage, generator_net, ema, global_step, data)
     accelerator.wait_for_everyone()
     trained = accelerator.unwrap_model(generator_net)

@@ -197,6 +197,7 @@ def fit(
         total=stage.max_steps, initial=global_step, desc=stage.name, disable=not accelerator.is_local_main_process
     )
     metrics: dict[str, float] = {}
+    validated_step = None
     while global_step < stage.max_steps:
         for batch in batches:
             generator = step_generator(args.seed, micro_step, accelerator.process_index, accelerator.device)
@@ -225,11 +226,14 @@ def fit(
                 )
             if stage.validate and (global_step % args.validation_steps == 0 or global_step == stage.max_steps):
                 metrics = _validate(args, accelerator, stage, model, ema, global_step, data)
+                validated_step = global_step
             if global_step >= stage.max_steps:
                 break
         batches = loader  # only reached if the dataset was shorter than the run: go round again
     progress.close()
-    if stage.validate and not metrics:  # resumed from the final checkpoint: the card still needs its scores
+    # Resumed from the final checkpoint: the card still needs its scores. Decided on the step, which every
+    # process knows, not on `metrics`, which only the main process fills (a barrier would be left waiting).
+    if stage.validate and validated_step != global_step:
         metrics = _validate(args, accelerator, stage, model, ema, global_step, data)
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
