@@ -80,6 +80,7 @@ def export_run(
         shutil.rmtree(partial)
         load_pipeline(str(run)).save_pretrained(partial)
         fp16_row["method"] = f"{method} (float16, not shipped)"
+        rows[0]["method"] = f"{method} (shipped float32)"
     shutil.copy(run / "README.md", partial / "README.md")
     fp16_shipped = "not shipped" not in fp16_row["method"]
     add_evaluation_to_card(partial / "README.md", [baseline, *rows], evaluation_set, fp16_shipped)
@@ -141,7 +142,32 @@ def main(argv: list[str] | None = None) -> None:
             all_rows += [{"task": task, **row} for row in rows]
             print(markdown_table(rows))
     write_table(all_rows, Path("benchmarks/results/shipped_pipelines"), formats=("md", "json"))
+    write_index(out, all_rows, args)
     print(markdown_table(all_rows))
+
+
+def write_index(out: Path, rows: list[dict], args: argparse.Namespace) -> None:
+    """``<out>/README.md``: what each shipped folder is and how it scored (the shipped weights' rows only)."""
+    shipped = [row for row in rows if not row["method"].endswith(("(float32)", "not shipped)"))]
+    table = markdown_table(shipped, ["task", "method", "nfe", "psnr", "ssim", "seconds_per_image"])
+    folders = sorted(p.name for p in out.iterdir() if (p / "model_index.json").is_file())
+    text = f"""# Shipped pipelines
+
+`save_pretrained` folders named `<method>-<task>`, loaded by `bridge-diffusers restore --task <task> --method
+<method>`, the showcase and the Space, or from Python with `load_pipeline("pipelines/<method>-<task>")`. Each has a
+model card (`README.md`) with its exact training command and its evaluation. Folders: {", ".join(folders)}.
+
+Trained by `bash scripts/train_shipped.sh` and exported by:
+
+```bash
+{shlex.join(["python", "scripts/export_shipped.py", *sys.argv[1:]])}
+```
+
+Held-out crops ({args.resolution} px, {args.crops_per_image} per validation photo, photos resized by {args.scale}),
+PSNR in dB on [0, 1] images, SSIM, seconds per image on {_machine()}:
+
+{table}"""
+    (out / "README.md").write_text(text)
 
 
 if __name__ == "__main__":

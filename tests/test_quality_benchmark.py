@@ -40,7 +40,7 @@ def test_targets_are_judged_on_the_measured_rows():
     assert verdicts["blur-uni, NFE 10: NADB PSNR >= I2SB + 1 dB and lower FD"] == "met"
     assert verdicts["blur-uni: I2SB (NFE 10) FD < mean network FD"] == "met"
     assert verdicts["blur-uni: every learned method beats Wiener deconvolution (PSNR)"] == "met"
-    ibmd = "blur-uni: 1-step IBMD FD within 5% of the teacher's best, >= 50x faster than its NFE 100"
+    ibmd = "blur-uni: 1-step IBMD (ibmd) FD within 5% of the teacher's best, >= 50x faster than NFE 100"
     assert verdicts[ibmd] == "met"  # 41 / 40 = 1.025, 100x faster
     rows[3] = row("I2SB (i2sb)", 20.5, 60.0, nfe=10)  # now worse than Wiener, and NADB gains 4 dB
     verdicts = {t["target"]: t["result"] for t in quality.check_targets({"blur-uni": rows})}
@@ -53,11 +53,16 @@ def test_quality_benchmark_runs_on_saved_pipelines(tmp_path):
     I2SBPipeline(create_bridge_unet(16), I2SBScheduler()).save_pretrained(runs / "i2sb")
     nadb.save_pretrained(runs / "nadb")
     IBMDPipeline.from_teacher(nadb).save_pretrained(runs / "ibmd")
+    IBMDPipeline.from_teacher(nadb, student_input="degraded").save_pretrained(runs / "ibmd-degraded")
     out = tmp_path / "out"
-    quality.main(["--runs", str(tmp_path / "runs"), "--tasks", "jpeg10", "--nfe", "1", "2", "--student_nfe", "1",
-                  "--resolution", "16", "--crops_per_image", "1", "-o", str(out)])  # fmt: skip
+    quality.main(["--runs", str(tmp_path / "runs"), "--tasks", "jpeg10", "--nfe", "1", "100", "--student_nfe", "1",
+                  "2", "--resolution", "16", "--crops_per_image", "1", "-o", str(out)])  # fmt: skip
     rows = json.loads((out / "quality_jpeg10.json").read_text())
     expected = ["degraded input", "none (decoded JPEG)", "I2SB (i2sb)", "I2SB (i2sb)", "mean network (nadb)"]
-    assert [r["method"] for r in rows] == [*expected, "NADB (nadb)", "NADB (nadb)", "IBMD (ibmd)"]
+    students = ["IBMD (ibmd)", "IBMD (ibmd)", "IBMD (ibmd-degraded)"]  # the degraded-input student: one step only
+    assert [r["method"] for r in rows] == [*expected, "NADB (nadb)", "NADB (nadb)", *students]
+    assert [r["nfe"] for r in rows[-3:]] == [1, 2, 1]
+    targets = (out / "targets.md").read_text()
+    assert "1-step IBMD (ibmd) FD" in targets and "1-step IBMD (ibmd-degraded) FD" in targets
     assert (out / "quality_jpeg10_nfe.png").exists() and (out / "quality_jpeg10_samples.png").exists()
     assert "jpeg10: every learned method beats none (decoded JPEG) (PSNR)" in (out / "targets.md").read_text()

@@ -180,7 +180,7 @@ def evaluate_pipelines(
 ) -> tuple[list[dict], list[torch.Tensor]]:
     """The whole comparison on one evaluation set: the degraded input, the task's classical restoration (when
     there is one), NADB's mean network alone, every I2SB / NADB pipeline at every NFE in ``nfes`` and every IBMD
-    student at ``student_nfes`` (default: its own number of steps).
+    student at ``student_nfes`` (default: its own number of steps; a degraded-input student takes one step only).
 
     Returns:
         The table rows (see :func:`evaluate_restorer`; pipelines are named ``"<kind> (<folder>)"`` and add
@@ -209,13 +209,21 @@ def evaluate_pipelines(
         kind, folder = type(pipe).__name__.removesuffix("Pipeline"), Path(path).name
         if kind == "NADB" and pipe.mean_net is not None:
             add(f"mean network ({folder})", mean_network_restorer(pipe.mean_net))
-        steps = nfes if kind != "IBMD" else (student_nfes or [pipe.scheduler.config.num_student_steps])
+        steps = nfes if kind != "IBMD" else _student_steps(pipe, student_nfes)
         for nfe in steps:
             add(f"{kind} ({folder})", pipeline_restorer(pipe, nfe, seed), nfe=nfe)
     return rows, restorations
 
 
 # ------------------------------------------------------------------------------------------------ output
+def _student_steps(pipe, student_nfes: Sequence[int] | None) -> list[int]:
+    # A degraded-input student maps X1 to x0 in one call and has no grid to refine; an endpoint student can run
+    # on any grid of the teacher's bridge.
+    if pipe.config.get("student_input") == "degraded":
+        return [1]
+    return list(student_nfes or [pipe.scheduler.config.num_student_steps])
+
+
 def write_table(
     rows: list[dict], stem: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "json")
 ) -> list[Path]:
