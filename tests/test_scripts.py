@@ -34,7 +34,9 @@ def _recorded_commands(script: str, tmp_path: Path, *script_args: str) -> list[l
 def test_train_shipped_passes_only_accepted_flags(tmp_path):
     commands = _recorded_commands("train_shipped.sh", tmp_path, str(tmp_path / "runs"), "jpeg10", "blur-uni")
     scripts = [Path(command[0]).name for command in commands]
-    assert scripts == ["train_i2sb.py", "train_nadb.py", "train_ibmd.py"] * 2
+    per_task = ["train_i2sb.py", "train_nadb.py", "train_ibmd.py"]
+    assert scripts == [*per_task, *per_task, "train_ibmd.py"]  # blur-uni also gets a degraded-input student
+    assert commands[-1][commands[-1].index("--student_input") + 1] == "degraded"
     for command in commands:
         method = Path(command[0]).stem.removeprefix("train_")
         # argparse exits (SystemExit) on a flag the script does not define
