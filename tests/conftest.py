@@ -27,6 +27,15 @@ def seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def subprocess_env() -> dict[str, str]:
+    """The environment of a child Python process: this checkout's `src` importable, every hub offline."""
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return env
+
+
 def launch_two_cpu_processes(script: Path, *flags: str) -> subprocess.CompletedProcess:
     """Runs a training script under `accelerate launch` as two CPU processes (DDP over gloo), offline.
 
@@ -36,9 +45,7 @@ def launch_two_cpu_processes(script: Path, *flags: str) -> subprocess.CompletedP
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    env = {**subprocess_env(), "ACCELERATE_USE_CPU": "1"}
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),

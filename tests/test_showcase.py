@@ -1,5 +1,6 @@
 """The README's main job (`bridge-diffusers showcase`) and the pipelines shipped under `pipelines/`."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -79,9 +80,11 @@ def test_showcase_command_prints_the_table(pipelines_dir, tmp_path, monkeypatch,
 shipped = sorted(p for p in SHIPPED.glob("*-*") if (p / "model_index.json").is_file()) if SHIPPED.is_dir() else []
 
 
-# The evaluation of scripts/export_shipped.py: held-out crops, its defaults, and each method's default steps.
-CARD_EVALUATION = {"resolution": 64, "crops_per_image": 8, "scale": 0.245, "seed": 0}
-CARD_STEPS = {"i2sb": 10, "nadb": 10, "ibmd": None}
+# The cards' evaluation is scripts/export_shipped.py's: its default settings and each method's default steps.
+_spec = importlib.util.spec_from_file_location("export_shipped", REPO / "scripts" / "export_shipped.py")
+export_shipped = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export_shipped)
+EXPORT = export_shipped.parse_args([])
 
 
 def _card_scores(card: str) -> dict[str, dict[str, str]]:
@@ -105,16 +108,17 @@ def test_shipped_pipeline_reproduces_the_evaluation_on_its_card(folder):
     pipe = load_pipeline(str(folder))
     pipe.set_progress_bar_config(disable=True)
     assert next(pipe.unet.parameters()).dtype == torch.float32
-    evaluation_set = make_evaluation_set(task, **CARD_EVALUATION)
+    evaluation_set = make_evaluation_set(
+        task, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale
+    )
     if evaluation_set.description not in card:  # e.g. the mate-backgrounds photos could not be fetched
         pytest.skip(f"held-out set differs from the card's: {evaluation_set.description}")
     reported = _card_scores(card)
     shipped_row = reported.get(f"{method} (shipped float16)") or reported[f"{method} (shipped float32)"]
-    restored, _ = evaluate_restorer(
-        method, pipeline_restorer(pipe, CARD_STEPS[method], CARD_EVALUATION["seed"]), evaluation_set, frechet=False
-    )
+    restorer = pipeline_restorer(pipe, export_shipped.DEFAULT_STEPS[method], EXPORT.seed)
+    restored, _ = evaluate_restorer(method, restorer, evaluation_set, frechet=False)
     identity, _ = evaluate_restorer("input", identity_restorer, evaluation_set, frechet=False)
     assert abs(identity["psnr"] - float(reported["degraded input"]["psnr"])) < 0.01
-    # the card rounds to 0.01 dB; the rest allows for other Pillow/libjpeg and torch builds
+    # the card rounds to 0.01 dB; the rest allows for float differences between torch builds
     assert abs(restored["psnr"] - float(shipped_row["psnr"])) < 0.06, (restored, shipped_row)
     assert abs(restored["ssim"] - float(shipped_row["ssim"])) < 0.002, (restored, shipped_row)

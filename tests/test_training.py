@@ -1,7 +1,6 @@
 """The training scripts end to end on the CPU: tiny UNets, 16 px crops, a few steps."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from bridge_diffusers.training import (
 )
 from bridge_diffusers.training import hub as hub_module
 from bridge_diffusers.training.trainer import main, step_generator
-from conftest import launch_two_cpu_processes
+from conftest import launch_two_cpu_processes, subprocess_env
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,13 +55,6 @@ def run_script(method: str, output_dir: Path, *flags: str) -> None:
 
 def unet_weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
-
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    return env
 
 
 # ------------------------------------------------------------------------------------------------- flags
