@@ -12,8 +12,8 @@
 # per image; `--student_input degraded`) is distilled into <task>/ibmd-degraded for benchmarks/quality.py; it is
 # not shipped.
 # Measured on 2 CPU cores: about 3 minutes per 3000 bridge steps, 5.5 minutes for the student, so about 13
-# minutes a task at STEPS=3000 and 28 at 9000. The data is the offline photo corpus: run
-# `bash scripts/fetch_photos.sh` first for its 12 mate-backgrounds photos (the shipped runs had them).
+# minutes a task at STEPS=3000 and 27 to 33 at 9000 (jpeg10, sr4x-pool). The data is the offline photo corpus:
+# run `bash scripts/fetch_photos.sh` first for its 12 mate-backgrounds photos (the shipped runs had them).
 # Re-running resumes each run from its last checkpoint; a finished run is skipped quickly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
