@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import official_reference as official
 from bridge_diffusers.schedulers import I2SBScheduler, i2sb_betas, uniform_grid
 
 
@@ -68,6 +69,16 @@ def test_uniform_grid_matches_official_examples():
     assert s.timesteps.tolist() == list(range(999, 0, -1))
 
 
+def test_every_nfe_gives_the_official_grid():
+    """All 999 step counts, not a sample: rounding ``i * stride`` instead of accumulating the stride differs from
+    the official grid for 278 of them (NFE 20, 22, 30, ...)."""
+    s = I2SBScheduler()
+    for nfe in range(1, 1000):
+        s.set_timesteps(nfe)
+        expected = official.space_indices(1000, nfe + 1)
+        assert [0, *s.timesteps.flip(0).tolist()] == expected, nfe
+
+
 def test_quadratic_grid_is_strict_and_denser_near_x0():
     s = I2SBScheduler(timestep_spacing="quadratic")
     for steps in (1, 5, 50, 400, 999):
@@ -114,6 +125,23 @@ def test_sample_bridge_and_target_follow_eqs_11_12():
     lhs = (eps - s.training_target(x0, x1, x_t, t)).pow(2).sum(dim=(1, 2, 3))
     rhs = s.x0_loss_weight(t) * (s.pred_original_sample(eps, t, x_t) - x0).pow(2).sum(dim=(1, 2, 3))
     torch.testing.assert_close(lhs, rhs, rtol=1e-4, atol=1e-4)
+
+
+def test_target_and_loss_weight_at_index_zero_use_the_official_sigma_0():
+    """At index 0 the official label ``(x_t - x0) / std_fwd[0]`` divides by sqrt(1e-4) = 0.01, not by zero."""
+    s = I2SBScheduler()
+    std_fwd = official.i2sb_std_fwd(1000, 0.3)
+    assert std_fwd[0] == pytest.approx(0.01)
+    x0, x1, noise = torch.randn(3, 2, 3, 4, 4, dtype=torch.float64).unbind(0)
+    steps = torch.tensor([0, 999])
+    x_t = s.sample_bridge(x0, x1, steps, noise)
+    expected = (x_t - x0) / torch.tensor(std_fwd[[0, 999]]).reshape(2, 1, 1, 1)
+    torch.testing.assert_close(s.training_target(x0, x1, x_t, steps), expected)
+    torch.testing.assert_close(
+        s.x0_loss_weight(steps).double(), torch.tensor(std_fwd[[0, 999]] ** -2), rtol=1e-6, atol=0
+    )
+    with pytest.raises(ValueError, match=r"\[0, 999\]"):
+        s.x0_loss_weight(torch.tensor([1000]))
 
 
 def test_ot_ode_has_no_noise():
@@ -183,6 +211,44 @@ def test_oracle_network_reaches_x0_at_any_nfe(steps, ot_ode):
         sample = s.step(oracle_output(s, x0, sample, int(t)), t, sample, generator=generator).prev_sample
     assert (sample - x0).abs().mean() < 0.01
     assert (sample - x0).abs().max() < 0.06
+
+
+def fixed_network(x: torch.Tensor, n: int) -> torch.Tensor:
+    """A stand-in for a trained network: a fixed nonlinear function of the sample and the step."""
+    return torch.tanh(1.3 * x + 0.2 * torch.sin(5 * x)) + 0.1 * (n / 1000) * x
+
+
+def package_trajectory(s, x1, steps, seed, mask=None):
+    s.set_timesteps(steps)
+    generator = torch.Generator().manual_seed(seed)
+    sample, trajectory = x1, [x1]
+    for t in s.timesteps:
+        out = s.step(fixed_network(sample, int(t)), t, sample, generator=generator, endpoint=x1, mask=mask)
+        sample = out.prev_sample
+        trajectory.append(sample)
+    return trajectory
+
+
+@pytest.mark.parametrize(("beta_max", "ot_ode"), [(0.3, False), (1.0, True), (1.0, False)])
+@pytest.mark.parametrize("steps", [1, 3, 20, 22])
+@pytest.mark.parametrize("inpaint", [False, True])
+def test_every_intermediate_sample_matches_the_official_sampler(beta_max, ot_ode, steps, inpaint):
+    """Each sample of the chain (not only the last) against a float64 transcription of the official
+    ``ddpm_sampling``/``p_posterior`` fed the same network and the same normal draws, in the same order."""
+    x1 = torch.rand(2, 3, 8, 8) * 2 - 1
+    mask = None
+    if inpaint:
+        mask = torch.zeros(2, 1, 8, 8)
+        mask[..., 2:6, 1:5] = 1
+    s = I2SBScheduler(beta_max=beta_max, ot_ode=ot_ode)
+    ours = package_trajectory(s, x1, steps, seed=3, mask=mask)
+    stream = torch.Generator().manual_seed(3)
+    expected = official.i2sb_sample(
+        fixed_network, x1, steps, lambda shape: torch.randn(shape, generator=stream), beta_max, ot_ode, mask
+    )
+    assert len(ours) == len(expected) == steps + 1
+    for position, (a, b) in enumerate(zip(ours, expected, strict=True)):
+        torch.testing.assert_close(a.double(), b, atol=2e-5, rtol=1e-5, msg=f"sample {position} of {steps}")
 
 
 def test_last_step_adds_no_noise_and_is_deterministic():

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import official_reference as official
 from bridge_diffusers.schedulers import NADBScheduler, default_threshold
 
 
@@ -153,6 +154,61 @@ def test_chained_transitions_keep_the_interpolant_marginal(threshold):
             break
         assert sample.mean().item() == pytest.approx((1 - sp**0.4) * 0.2 + sp**0.4 * -0.6, abs=3e-3)
         assert sample.std().item() == pytest.approx(0.75 * sp * (1 - sp), rel=0.03)
+
+
+def test_target_and_loss_weight_refuse_index_zero_instead_of_dividing_by_zero():
+    """t = 0 is never drawn in training (official ``randint(1, 1001)``); there ``(X_t - X0) / t^a`` is 0/0."""
+    s = NADBScheduler(target_scale=2.0)
+    x0, endpoint = torch.randn(2, 1, 3, 4, 4).unbind(0)
+    with pytest.raises(ValueError, match=r"\[1, 1000\]"):
+        s.training_target(x0, endpoint, x0, torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"\[1, 1000\]"):
+        s.x0_loss_weight(torch.tensor([0, 5]))
+    # index 1 (t = 0.001) is the smallest valid time: lambda = 4 / 0.001^0.8, the official label times 2
+    assert s.x0_loss_weight(torch.tensor([1])).item() == pytest.approx(4 / 0.001**0.8, rel=1e-6)
+    x_t = s.sample_bridge(x0, endpoint, torch.tensor([1]), torch.zeros_like(x0))
+    torch.testing.assert_close(s.training_target(x0, endpoint, x_t, torch.tensor([1])), 2 * (endpoint - x0))
+
+
+def test_every_nfe_gives_the_official_grid():
+    """All 1000 step counts against the official ``space_indices(1001, nfe + 1)``; rounding ``i * stride``
+    instead of accumulating the stride differs for 50 of them (NFE 48, 96, ...)."""
+    s = NADBScheduler()
+    for nfe in range(1, 1001):
+        s.set_timesteps(nfe)
+        assert [0, *s.timesteps.flip(0).tolist()] == official.space_indices(1001, nfe + 1), nfe
+
+
+def fixed_network(x: torch.Tensor, n: int) -> torch.Tensor:
+    """A stand-in for a trained network: a fixed nonlinear function of the sample and the step."""
+    return torch.tanh(1.3 * x + 0.2 * torch.sin(5 * x)) + 0.1 * (n / 1000) * x
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 8, 10, 48])
+@pytest.mark.parametrize(("threshold", "target_scale"), [(None, 2.0), (1.0, 2.0), (None, 1.0)])
+def test_every_intermediate_sample_matches_the_official_sampler(steps, threshold, target_scale):
+    """Each sample of the chain (not only the last) against a float64 transcription of the official runner's
+    ``p_posterior`` (A D + B x_t + C X0_hat below d), fed the same network and the same normal draws."""
+    s = NADBScheduler(threshold=threshold, target_scale=target_scale)
+    endpoint = torch.rand(2, 3, 8, 8) * 2 - 1
+    s.set_timesteps(steps)
+    generator = torch.Generator().manual_seed(5)
+    sample, ours = endpoint, [endpoint]
+    for t in s.timesteps:
+        sample = s.step(fixed_network(sample, int(t)), t, sample, generator=generator, endpoint=endpoint)[0]
+        ours.append(sample)
+    stream = torch.Generator().manual_seed(5)
+    expected = official.nadb_sample(
+        fixed_network,
+        endpoint,
+        steps,
+        lambda shape: torch.randn(shape, generator=stream),
+        d=threshold,
+        target_scale=target_scale,
+    )
+    assert len(ours) == len(expected) == steps + 1
+    for position, (a, b) in enumerate(zip(ours, expected, strict=True)):
+        torch.testing.assert_close(a.double(), b, atol=2e-5, rtol=1e-5, msg=f"sample {position} of {steps}")
 
 
 def test_endpoint_is_required_below_threshold():

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DModel
-from diffusers.utils.torch_utils import randn_tensor
 
 from ..models.bridge_unet import unet_forward
 from ..schedulers.scheduling_i2sb import I2SBScheduler
+from .endpoint import prepare_bridge_inputs
 from .pipeline_bridge_utils import (
     BridgePipeline,
     BridgePipelineOutput,
@@ -87,11 +87,9 @@ class I2SBPipeline(BridgePipeline):
         check_output_type(output_type)
         device = self._execution_device
         # 1. Degraded image -> bridge endpoint X1 in [-1, 1]; in the hole, X1 is Gaussian noise (official).
-        x1, mask_t, size = self.prepare_images(image, mask, device)
-        if mask_t is not None:
-            hole_noise = randn_tensor(x1.shape, generator=generator, device=device, dtype=x1.dtype)
-            x1 = (1.0 - mask_t) * x1 + mask_t * hole_noise
-        condition = x1 if self.cond_x1 else None
+        degraded, mask_t, size = self.prepare_images(image, mask, device)
+        x1, condition = prepare_bridge_inputs(self.scheduler, degraded, mask_t, generator=generator)
+        condition = condition if self.cond_x1 else None
 
         # 2. The sampling grid, then DDPM posterior steps from X_N = X1 (Alg. 2).
         self.set_sampling_grid(num_inference_steps, timesteps, device)

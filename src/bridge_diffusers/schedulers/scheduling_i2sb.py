@@ -144,7 +144,11 @@ class I2SBScheduler(BridgeScheduler):
     def training_target(
         self, x0: torch.Tensor, x1: torch.Tensor, x_t: torch.Tensor, timesteps: torch.Tensor
     ) -> torch.Tensor:
-        """The regression target ``(X_t - X0) / sigma_t`` (eq. 12). ``x1`` is unused (kept for the contract)."""
+        """The regression target ``(X_t - X0) / sigma_t`` (eq. 12). ``x1`` is unused (kept for the contract).
+
+        Finite at every index: ``sigma_0 = sqrt(beta_start) = 0.01``, not 0, in the released schedule.
+        """
+        self._check_timesteps(timesteps, 0, self.endpoint_index)
         return (x_t - x0) / self.gather(self.std_fwd, timesteps, x0)
 
     def x0_loss_weight(self, timesteps: torch.Tensor) -> torch.Tensor:
@@ -153,6 +157,7 @@ class I2SBScheduler(BridgeScheduler):
         Returns:
             `torch.Tensor` of the shape of ``timesteps``, float32.
         """
+        self._check_timesteps(timesteps, 0, self.endpoint_index)
         index = torch.as_tensor(timesteps, dtype=torch.long)
         return self.std_fwd.to(index.device)[index].pow(-2).float()
 

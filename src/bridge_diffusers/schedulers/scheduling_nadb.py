@@ -147,11 +147,17 @@ class NADBScheduler(BridgeScheduler):
     def training_target(
         self, x0: torch.Tensor, x1: torch.Tensor, x_t: torch.Tensor, timesteps: torch.Tensor
     ) -> torch.Tensor:
-        """``target_scale * Y_t`` with ``Y_t = (X_t - X0) / t^a = (X0_hat - X0) + k t^(1-a) (1 - t) Z``."""
+        """``target_scale * Y_t`` with ``Y_t = (X_t - X0) / t^a = (X0_hat - X0) + k t^(1-a) (1 - t) Z``.
+
+        Defined for indices ``1 .. num_train_timesteps`` only: at t = 0 the division by ``t^a`` has no value (the
+        official code never draws t = 0), so index 0 is refused instead of returning inf/NaN.
+        """
+        self._check_timesteps(timesteps, 1, self.endpoint_index)
         return self.config.target_scale * (x_t - x0) / self.gather(self.t_pow_alpha, timesteps, x0)
 
     def x0_loss_weight(self, timesteps: torch.Tensor) -> torch.Tensor:
-        """lambda(t) = target_scale^2 / t^(2a): the training loss written on ``x0``-hat."""
+        """lambda(t) = target_scale^2 / t^(2a): the training loss written on ``x0``-hat (indices ``>= 1``)."""
+        self._check_timesteps(timesteps, 1, self.endpoint_index)
         index = torch.as_tensor(timesteps, dtype=torch.long)
         return (self.config.target_scale**2 * self.t_pow_alpha.to(index.device)[index].pow(-2)).float()
 

@@ -7,25 +7,44 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..degradations import list_degradations
 from ..models.bridge_unet import UNET_PRESETS
 
 
-__all__ = ["METHODS", "default_beta_max", "parse_args"]
+__all__ = ["METHODS", "I2SBRecipe", "official_i2sb_recipe", "parse_args"]
 
 METHODS = ("i2sb", "nadb", "ibmd")
 
-# The official recipes: SDE with beta_max 0.3 for JPEG and SR, OT-ODE-friendly beta_max 1.0 for blur and inpainting.
-_BETA_MAX_BY_TASK_PREFIX = {"jpeg": 0.3, "sr4x": 0.3, "blur": 1.0, "inpaint": 1.0, "mixture": 0.3}
+
+@dataclass(frozen=True)
+class I2SBRecipe:
+    """The bridge settings of an official I2SB run (``scripts/train.sh``)."""
+
+    beta_max: float
+    ot_ode: bool
 
 
-def default_beta_max(task: str | None) -> float:
-    """I2SB's ``beta_max`` for a task, as the official ``scripts/train.sh`` sets it (0.3 for paired data)."""
-    for prefix, beta_max in _BETA_MAX_BY_TASK_PREFIX.items():
-        if task and task.startswith(prefix):
-            return beta_max
-    return 0.3
+# The official recipes by task family: the SDE with beta_max 0.3 for JPEG and 4x super-resolution, the OT-ODE with
+# beta_max 1.0 for deblurring and inpainting (shared/reference/bridge-methods.md, sections 1.6 and 1.11).
+_OFFICIAL_I2SB_RECIPES = {
+    "jpeg": I2SBRecipe(beta_max=0.3, ot_ode=False),
+    "sr4x": I2SBRecipe(beta_max=0.3, ot_ode=False),
+    "blur": I2SBRecipe(beta_max=1.0, ot_ode=True),
+    "inpaint": I2SBRecipe(beta_max=1.0, ot_ode=True),
+    "mixture": I2SBRecipe(beta_max=0.3, ot_ode=False),
+}
+# Paired data (``--task none``) and unknown families: the scheduler's defaults, the SDE at beta_max 0.3.
+_DEFAULT_I2SB_RECIPE = I2SBRecipe(beta_max=0.3, ot_ode=False)
+
+
+def official_i2sb_recipe(task: str | None) -> I2SBRecipe:
+    """I2SB's ``beta_max`` and OT-ODE setting for a task, as the official ``scripts/train.sh`` sets them."""
+    for family, recipe in _OFFICIAL_I2SB_RECIPES.items():
+        if task and task.startswith(family):
+            return recipe
+    return _DEFAULT_I2SB_RECIPE
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -92,9 +111,17 @@ def _add_model_args(parser: argparse.ArgumentParser, method: str) -> None:
     group.add_argument("--gradient_checkpointing", action="store_true")
     if method == "i2sb":
         group.add_argument(
-            "--beta_max", type=float, default=None, help="default: 0.3 (JPEG, SR) or 1.0 (blur, inpaint)"
+            "--beta_max",
+            type=float,
+            default=None,
+            help="default: the official recipe, 0.3 (JPEG, SR), 1.0 (blur, inpaint)",
         )
-        group.add_argument("--ot_ode", action="store_true", help="the OT-ODE limit (no bridge noise)")
+        group.add_argument(
+            "--ot_ode",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="the OT-ODE limit (no bridge noise); default: the official recipe, on for blur and inpainting",
+        )
         group.add_argument("--clip_denoise", action="store_true")
     else:
         group.add_argument(
@@ -256,8 +283,10 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, method: st
             parser.error(f"--unet_config {args.unet_config!r} is not a readable JSON file: {error}")
     if args.push_to_hub and not args.hub_model_id:
         args.hub_model_id = os.path.basename(os.path.normpath(args.output_dir))
-    if method == "i2sb" and args.beta_max is None:
-        args.beta_max = default_beta_max(args.task)
+    if method == "i2sb":
+        recipe = official_i2sb_recipe(args.task)
+        args.beta_max = recipe.beta_max if args.beta_max is None else args.beta_max
+        args.ot_ode = recipe.ot_ode if args.ot_ode is None else args.ot_ode
     if method == "nadb":
         if args.no_mean_net and args.stage == "mean":
             parser.error("--stage mean trains the mean network that --no_mean_net leaves out")

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..models.bridge_unet import unet_forward
 from ..pipelines import load_pipeline
+from ..pipelines.endpoint import prepare_bridge_inputs
 from ..pipelines.pipeline_i2sb import I2SBPipeline
 from ..pipelines.pipeline_ibmd import IBMDPipeline
 from ..pipelines.pipeline_nadb import NADBPipeline
@@ -35,7 +36,7 @@ from .data import TrainingData, build_training_data, make_pair
 from .hub import push_folder_to_hub
 from .ibmd import X0Predictor, fake_model_loss, generator_loss
 from .model_card import TrainingReport, launch_command, write_model_card
-from .trainer import Stage, _bridge_inputs, _make_ema, _resume_step, _validate, build_accelerator, step_generator
+from .trainer import Stage, _make_ema, _resume_step, _validate, build_accelerator, step_generator
 from .validation import score_restorations
 
 
@@ -194,8 +195,8 @@ def distil(args: argparse.Namespace) -> None:
             phase = micro_step % batches_per_step
             micro_step += 1
             with accelerator.autocast():
-                endpoint, degraded = _bridge_inputs(pair, method, teacher_mean, rng)
-                condition = degraded if teacher.cond_x1 else None
+                inputs = prepare_bridge_inputs(teacher_scheduler, pair.degraded, pair.mask, teacher_mean, rng)
+                endpoint, condition = inputs.endpoint, inputs.condition if teacher.cond_x1 else None
                 if phase < args.fake_steps_per_generator_step:
                     # phi-step: ordinary bridge matching on the generator's own samples.
                     with torch.no_grad():

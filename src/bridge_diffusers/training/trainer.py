@@ -27,12 +27,12 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers import UNet2DModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from diffusers.utils.torch_utils import randn_tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..models.bridge_unet import create_bridge_unet, downsample_factor, expand_input_channels
 from ..models.mean_net import MeanNetwork
+from ..pipelines.endpoint import prepare_bridge_inputs
 from ..pipelines.pipeline_i2sb import I2SBPipeline
 from ..pipelines.pipeline_nadb import NADBPipeline
 from ..schedulers.scheduling_i2sb import I2SBScheduler
@@ -265,35 +265,16 @@ def _validate(args, accelerator, stage, model, ema, step, data) -> dict[str, flo
 
 
 # ------------------------------------------------------------------------------------------------ methods
-def _bridge_inputs(pair: TrainingPair, method: str, mean_net: MeanNetwork | None, generator: torch.Generator):
-    """(endpoint, condition) of a training pair: I2SB's X1 (noise in an inpainting hole) or NADB's M(X1)."""
-    degraded = pair.degraded
-    if method == "i2sb":
-        if pair.mask is not None:
-            hole_noise = randn_tensor(
-                degraded.shape, generator=generator, device=degraded.device, dtype=degraded.dtype
-            )
-            degraded = (1.0 - pair.mask) * degraded + pair.mask * hole_noise
-        return degraded, degraded
-    if mean_net is None:
-        return degraded, degraded
-    with torch.no_grad():
-        endpoint = mean_net(degraded)
-    if pair.mask is not None:
-        endpoint = pair.mask * endpoint + (1.0 - pair.mask) * degraded
-    return endpoint, degraded
-
-
 def _make_scheduler(args: argparse.Namespace, method: str):
     if method == "i2sb":
         return I2SBScheduler(beta_max=args.beta_max, ot_ode=args.ot_ode, clip_denoise=args.clip_denoise)
     return NADBScheduler(alpha=args.alpha, k=args.k, threshold=args.threshold, target_scale=args.target_scale)
 
 
-def _bridge_loss_fn(args, method: str, scheduler, mean_net: MeanNetwork | None) -> LossFn:
+def _bridge_loss_fn(args, scheduler, mean_net: MeanNetwork | None) -> LossFn:
     def loss_fn(model: torch.nn.Module, pair: TrainingPair, generator: torch.Generator) -> torch.Tensor:
-        endpoint, degraded = _bridge_inputs(pair, method, mean_net, generator)
-        condition = degraded if args.cond_x1 else None
+        endpoint, condition = prepare_bridge_inputs(scheduler, pair.degraded, pair.mask, mean_net, generator)
+        condition = condition if args.cond_x1 else None
         return bridge_matching_loss(model, scheduler, pair.clean, endpoint, condition, pair.mask, generator)
 
     return loss_fn
@@ -456,7 +437,7 @@ def run(args: argparse.Namespace) -> None:
     stage = Stage(
         name="bridge",
         model=unet,
-        loss_fn=_bridge_loss_fn(args, method, scheduler, mean_net),
+        loss_fn=_bridge_loss_fn(args, scheduler, mean_net),
         checkpoint_dir=Path(args.output_dir),
         max_steps=args.max_train_steps,
         learning_rate=args.learning_rate,
