@@ -4,10 +4,12 @@
 For every ``<runs>/<task>/<method>`` run it scores the float32 pipeline on held-out crops of the offline photo
 corpus, casts the weights to float16, saves them to ``<out>/<method>-<task>``, reloads that folder (as users will,
 in float32) and scores it again. The fp16 copy is kept only when it loses less than ``--max_fp16_loss_db`` of PSNR;
-otherwise the float32 weights are shipped. Each folder's model card gets an "Evaluation" section with both rows,
-and ``<out>/README.md`` an index of all of them.
+otherwise the float32 weights are shipped. Each folder's model card gets an "Evaluation" section with both rows
+and the exact degradation it was scored on ("degraded by `<name>`", which the demos read back), and
+``<out>/README.md`` an index of all of them.
 
     python scripts/export_shipped.py [--runs runs/shipped] [--out pipelines] [--tasks jpeg10 sr4x-pool blur-uni]
+        [--degradations jpeg10=jpeg10-pillow ...]
 """
 
 from __future__ import annotations
@@ -38,17 +40,38 @@ METHODS = ("nadb", "ibmd", "i2sb")
 DEFAULT_STEPS = {"i2sb": 10, "nadb": 10, "ibmd": None}  # None: the student's own number of steps
 
 
+def _task_degradation(text: str) -> tuple[str, str]:
+    task, equals, degradation = text.partition("=")
+    if not (task and equals and degradation):
+        raise argparse.ArgumentTypeError(f"expected TASK=DEGRADATION, got {text!r}")
+    return task, degradation
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="runs/shipped", help="output folder of scripts/train_shipped.sh")
     parser.add_argument("--out", default="pipelines", help="where the shipped <method>-<task> folders go")
     parser.add_argument("--tasks", nargs="+", default=["jpeg10", "sr4x-pool", "blur-uni"])
+    parser.add_argument(
+        "--degradations",
+        nargs="+",
+        type=_task_degradation,
+        default=[],
+        metavar="TASK=DEGRADATION",
+        help="score TASK's runs on another registered degradation than TASK itself, the one they were trained on "
+        "(e.g. jpeg10=jpeg10-pillow for runs made when jpeg10 meant the Pillow encoder); the cards name it",
+    )
     parser.add_argument("--resolution", type=int, default=64, help="evaluation crop size (px)")
     parser.add_argument("--crops_per_image", type=int, default=8)
     parser.add_argument("--scale", type=float, default=0.245, help="photo resize before cropping (as training)")
     parser.add_argument("--max_fp16_loss_db", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.degradations = dict(args.degradations)
+    unknown = sorted(set(args.degradations) - set(args.tasks))
+    if unknown:
+        parser.error(f"--degradations names tasks that are not in --tasks: {unknown}")
+    return args
 
 
 def score_pipeline(pipe, method: str, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:
@@ -115,6 +138,12 @@ Weights: {weights}. Produced by:
     card.write_text(text)
 
 
+def _named_degradations(degradations: dict[str, str]) -> str:
+    """`` (jpeg10 by jpeg10-pillow, ...)`` for the tasks of ``--degradations``, else nothing."""
+    named = ", ".join(f"`{task}` by `{name}`" for task, name in degradations.items())
+    return f" ({named})" if named else ""
+
+
 def _machine() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
@@ -128,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     all_rows = []
     for task in args.tasks:
+        degradation = args.degradations.get(task, task)
         evaluation_set = make_evaluation_set(
-            task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+            degradation, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
         )
         baseline, _ = evaluate_restorer("degraded input", identity_restorer, evaluation_set, frechet=False)
         all_rows.append({"task": task, **baseline})
@@ -164,7 +194,8 @@ Trained by `bash scripts/train_shipped.sh` and exported by:
 ```
 
 Held-out crops ({args.resolution} px, {args.crops_per_image} per validation photo, photos resized by {args.scale}),
-PSNR in dB on [0, 1] images, SSIM, seconds per image on {_machine()}:
+degraded by each task's operator{_named_degradations(args.degradations)}; PSNR in dB on [0, 1] images, SSIM, seconds
+per image on {_machine()}:
 
 {table}"""
     (out / "README.md").write_text(text)

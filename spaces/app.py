@@ -43,6 +43,7 @@ import torch
 
 from bridge_diffusers.degradations import get_degradation, list_degradations
 from bridge_diffusers.degradations.inpaint import center_mask
+from bridge_diffusers.evaluation import pipeline_degradation
 from bridge_diffusers.metrics import psnr, ssim
 from bridge_diffusers.pipelines import images_to_tensor, load_pipeline
 
@@ -417,7 +418,9 @@ def restore(
     mask = None
     try:
         if degrade_first:
-            operator = get_degradation(task)
+            # The operator the pipeline was trained on, as its model card names it (e.g. jpeg10-pillow for the
+            # shipped jpeg10 pipelines), else the task's.
+            operator = get_degradation(pipeline_degradation(entry.path) or task)
             clean_tensor = _pil_to_tensor(clean)
             with torch.no_grad():
                 output = operator(clean_tensor * 2.0 - 1.0, generator=torch.Generator().manual_seed(seed))

@@ -11,7 +11,15 @@ import torch
 
 from bridge_diffusers import I2SBPipeline, I2SBScheduler, MeanNetwork, NADBPipeline, NADBScheduler, create_bridge_unet
 from bridge_diffusers.cli import main
-from bridge_diffusers.evaluation import evaluate_restorer, identity_restorer, make_evaluation_set, pipeline_restorer
+from bridge_diffusers.degradations import get_degradation
+from bridge_diffusers.evaluation import (
+    evaluate_restorer,
+    identity_restorer,
+    make_evaluation_set,
+    pipeline_degradation,
+    pipeline_restorer,
+)
+from bridge_diffusers.metrics import psnr
 from bridge_diffusers.pipelines import load_pipeline
 from bridge_diffusers.showcase import ShowcasePhoto, load_showcase_photos, run_showcase, shipped_pipelines
 
@@ -54,6 +62,26 @@ def test_run_showcase_scores_and_draws_every_method(pipelines_dir, tmp_path):
 def test_run_showcase_refuses_unknown_tasks(pipelines_dir, tmp_path):
     with pytest.raises(ValueError, match="no shipped pipelines for \\['blur-uni'\\]"):
         run_showcase(tmp_path, pipelines_dir, tasks=["blur-uni"], photos=[photo()])
+
+
+def test_showcase_degrades_with_the_operator_the_cards_name(pipelines_dir, tmp_path):
+    # The shipped jpeg10 / blur-uni pipelines were trained on jpeg10-pillow / blur-uni-per-channel; their cards say so.
+    card = "## Evaluation\n\n48 crops (held out), degraded by `jpeg10-pillow` (seeded).\n"
+    for folder in ("i2sb-jpeg10", "nadb-jpeg10"):
+        (pipelines_dir / folder / "README.md").write_text(card)
+    assert pipeline_degradation(pipelines_dir / "i2sb-jpeg10") == "jpeg10-pillow"
+    photos = [photo(32, 48)]
+    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps={"i2sb": 1, "nadb": 1}, log=print)
+    clean01 = (photos[0].image + 1) / 2
+    for name in ("jpeg10-pillow", "jpeg10"):
+        degraded01 = (get_degradation(name)(photos[0].image).degraded + 1) / 2
+        matches = abs(rows[0]["psnr"] - float(psnr(degraded01.clamp(0, 1), clean01))) < 1e-6
+        assert matches == (name == "jpeg10-pillow")
+    # Pipelines of one task trained on different operators cannot share one degraded column.
+    (pipelines_dir / "nadb-jpeg10" / "README.md").unlink()
+    assert pipeline_degradation(pipelines_dir / "nadb-jpeg10") is None
+    with pytest.raises(ValueError, match="different degradations"):
+        run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps={"i2sb": 1, "nadb": 1}, log=print)
 
 
 def test_showcase_photos_are_resized_to_multiples_of_eight(tmp_path):
@@ -100,16 +128,20 @@ def _card_scores(card: str) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("folder", shipped, ids=[p.name for p in shipped])
 def test_shipped_pipeline_reproduces_the_evaluation_on_its_card(folder):
     """Each shipped pipeline, loaded as users load it (fp16 files as float32), scores on the held-out crops what
-    its model card reports, and the card states its method, task, training command and evaluation."""
+    its model card reports, and the card states its method, task, training command and evaluation, including the
+    exact degradation it was evaluated on (a variant of the task's, e.g. ``jpeg10-pillow``)."""
     method, _, task = folder.name.partition("-")
     card = (folder / "README.md").read_text()
     assert f"# {method.upper()} for `{task}`" in card and "## Evaluation" in card and "python training/" in card
+    degradation = pipeline_degradation(folder)
+    assert degradation is not None and degradation.startswith(task), degradation
+    get_degradation(degradation)  # a registered name
     assert json.loads((folder / "model_index.json").read_text())["_class_name"].lower().startswith(method)
     pipe = load_pipeline(str(folder))
     pipe.set_progress_bar_config(disable=True)
     assert next(pipe.unet.parameters()).dtype == torch.float32
     evaluation_set = make_evaluation_set(
-        task, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale
+        degradation, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale
     )
     if evaluation_set.description not in card:  # e.g. the mate-backgrounds photos could not be fetched
         pytest.skip(f"held-out set differs from the card's: {evaluation_set.description}")

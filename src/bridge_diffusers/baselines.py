@@ -9,13 +9,14 @@ beat, run with the same knowledge of the corruption a classical method would hav
     restored = classical_restore("blur-uni", degraded)  # (B, C, H, W) in [-1, 1]
     method = CLASSICAL_METHODS["blur-uni"]  # "Wiener (Tikhonov) deconvolution"
 
-* ``blur-uni``, ``blur-gauss``: Wiener deconvolution with a white prior, i.e. Tikhonov-regularised least squares,
-  solved exactly through the SVDs of the separable operator the degradation applies (:func:`wiener_deblur`).
-  :func:`richardson_lucy` is an iterative alternative that keeps the result non-negative.
+* ``blur-uni``, ``blur-gauss`` (and their ``-per-channel`` variants): Wiener deconvolution with a white prior, i.e.
+  Tikhonov-regularised least squares, solved exactly in the SVD basis of the operator the degradation applies
+  (:func:`wiener_deblur`). :func:`richardson_lucy` is an iterative alternative for the per-channel variants that
+  keeps the result non-negative.
 * ``sr4x-pool``, ``sr4x-bicubic``: the low-resolution image is read back from its nearest-neighbour enlargement
   (block means) and enlarged again with bicubic interpolation (:func:`super_resolve`).
-* ``jpeg5``, ``jpeg10``: no restoration, the decoded JPEG itself; a light Gaussian deblocking filter can be
-  switched on (:func:`gaussian_deblock`).
+* ``jpeg5``, ``jpeg10`` (and their ``-pillow`` variants): no restoration, the decoded JPEG itself; a light Gaussian
+  deblocking filter can be switched on (:func:`gaussian_deblock`).
 * ``inpaint-center``, ``inpaint-freeform1020``, ``inpaint-freeform2030``: harmonic fill, the hole is the solution
   of Laplace's equation with the known pixels around it as boundary values (:func:`harmonic_inpaint`).
 
@@ -30,9 +31,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .degradations import Blur, Inpainting, JPEGCompression, SuperResolution, blur_matrix, center_mask, get_degradation
+from .degradations import (
+    Blur,
+    Inpainting,
+    JPEGCompression,
+    SuperResolution,
+    blur_matrix,
+    center_mask,
+    ddrm_blur_svd,
+    get_degradation,
+)
 from .degradations.base import compute_dtype
-from .degradations.blur import BlurKernel, blur_kernel_taps
+from .degradations.blur import BlurKernel, SingularLayout
 from .degradations.superresolution import keys_cubic
 
 
@@ -63,21 +73,31 @@ CLASSICAL_METHODS: dict[str, str] = {
     "inpaint-center": "harmonic (Laplace) fill",
     "inpaint-freeform1020": "harmonic (Laplace) fill",
     "inpaint-freeform2030": "harmonic (Laplace) fill",
+    # The variants of the operators the shipped jpeg10 / blur-uni pipelines were trained on.
+    "jpeg5-pillow": "none (decoded JPEG)",
+    "jpeg10-pillow": "none (decoded JPEG)",
+    "blur-uni-per-channel": "Wiener (Tikhonov) deconvolution",
+    "blur-gauss-per-channel": "Wiener (Tikhonov) deconvolution",
 }
 
 #: Default Tikhonov weight ``lambda`` of :func:`wiener_deblur`, for images in ``[0, 1]``. Chosen on 30 crops of
 #: 64x64 pixels from five scikit-image photos (astronaut, coffee, chelsea, rocket, motorcycle_left), blurred by the
-#: official (DDRM) operators in float32 without noise: PSNR grows as ``lambda`` shrinks and stops changing below
-#: ``1e-6`` (blur-uni: 32.63 dB at 0 and at 1e-6, 31.90 at 1e-4, 30.54 at 1e-3; blur-gauss: 37.25, 37.25, 36.79,
-#: 34.94; the blurred inputs score 18.64 and 16.90; five 256x256 crops give the same plateau: 33.06 and 37.02 dB at
-#: 1e-6, 33.08 and 37.02 at 0). ``1e-6`` is the largest value on that plateau, so it loses
-#: nothing on the benchmark's noiseless inputs while keeping the smallest retained singular values (about
-#: ``0.032 ** 2``) from amplifying float rounding errors without bound.
+#: per-channel DDRM operators (``blur-*-per-channel``) in float32 without noise: PSNR grows as ``lambda`` shrinks
+#: and stops changing below ``1e-6`` (blur-uni: 32.63 dB at 0 and at 1e-6, 31.90 at 1e-4, 30.54 at 1e-3;
+#: blur-gauss: 37.25, 37.25, 36.79, 34.94; the blurred inputs score 18.64 and 16.90; five 256x256 crops give the
+#: same plateau: 33.06 and 37.02 dB at 1e-6, 33.08 and 37.02 at 0). ``1e-6`` is the largest value on that plateau,
+#: so it loses nothing on the benchmark's noiseless inputs while keeping the smallest retained singular values
+#: (about ``0.032 ** 2``) from amplifying float rounding errors without bound. The official tiled operators have
+#: the same singular values, given to other coefficients, and the same plateau (on the nine 64x64 crops of
+#: ``tests/test_baselines.py``: blur-uni 33.03 dB at 0, 32.99 at 1e-6, 29.68 at 1e-4, 26.32 at 1e-3; blur-gauss
+#: 34.20, 34.19, 33.11, 30.21).
 WIENER_REGULARIZATION = 1e-6
 
 #: Tikhonov weight for blurred images that were rounded to 8 bits (saved as PNG, for instance). On the crops above
 #: quantised to uint8, ``1e-3`` maximises PSNR (blur-uni 29.86 dB, blur-gauss 33.33 dB), whereas the noiseless
-#: default :data:`WIENER_REGULARIZATION` amplifies the rounding noise (19.23 dB and 24.69 dB).
+#: default :data:`WIENER_REGULARIZATION` amplifies the rounding noise (19.23 dB and 24.69 dB). For the tiled
+#: operators on the nine test crops, ``1e-4`` and ``1e-3`` are on a par (blur-uni 26.29 and 26.11 dB, blur-gauss
+#: 28.99 and 29.58 dB) and ``1e-6`` is not (18.50 and 23.76 dB).
 WIENER_REGULARIZATION_8BIT = 1e-3
 
 #: Default parameter ``a`` of the cubic kernel of :func:`bicubic_upsample`: torch's (and OpenCV's) ``-0.75``,
@@ -137,22 +157,40 @@ def _svd_with_rank_cutoff(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return u, torch.where(s > tolerance, s, torch.zeros_like(s)), vh
 
 
+def _tikhonov_in_svd_basis(
+    observed: torch.Tensor,
+    u_rows: torch.Tensor,
+    u_cols: torch.Tensor,
+    v_rows: torch.Tensor,
+    v_cols: torch.Tensor,
+    singular: torch.Tensor,
+    regularization: float,
+) -> torch.Tensor:
+    """``V_r [F ⊙ (U_r^T Y U_c)] V_c^T`` with ``F = s / (s^2 + lambda)`` per coefficient.
+
+    The Tikhonov minimiser for an operator ``H(X) = U_r (s ⊙ (V_r^T X V_c)) U_c^T`` with orthogonal factors:
+    ``observed`` is `(B, C, M, N)`, ``singular`` broadcasts to it (`(M, N)` or `(C, M, N)`), all in one dtype.
+    """
+    # Zero singular values (the operator's null space) get a zero filter, also when lambda = 0: the pseudo-inverse.
+    denominator = singular.square() + regularization
+    gain = torch.where(singular > 0, singular / torch.where(denominator > 0, denominator, 1), 0)
+    coefficients = u_rows.T @ observed @ u_cols
+    return v_rows @ (gain * coefficients) @ v_cols.T
+
+
 def _tikhonov_from_svd(
     observed: torch.Tensor,
     rows_svd: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     cols_svd: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     regularization: float,
 ) -> torch.Tensor:
-    """``V_r [F ⊙ (U_r^T Y U_c)] V_c^T``, filter ``F_ij = s_ij / (s_ij^2 + lambda)`` with ``s_ij = s_r_i s_c_j``."""
+    """Tikhonov inverse of the separable ``rows @ X @ cols.T`` from the thin SVDs ``(U, S, Vh)`` of both matrices,
+    whose singular values are ``s_ij = s_r_i s_c_j``."""
     dtype, device = compute_dtype(observed.dtype), observed.device
     u_r, s_r, vh_r = (t.to(device=device, dtype=dtype) for t in rows_svd)
     u_c, s_c, vh_c = (t.to(device=device, dtype=dtype) for t in cols_svd)
     singular = s_r[:, None] * s_c[None, :]
-    # Zero singular values (the operator's null space) get a zero filter, also when lambda = 0: the pseudo-inverse.
-    denominator = singular.square() + regularization
-    gain = torch.where(singular > 0, singular / torch.where(denominator > 0, denominator, 1), 0)
-    coefficients = u_r.T @ observed.to(dtype) @ u_c
-    return vh_r.T @ (gain * coefficients) @ vh_c
+    return _tikhonov_in_svd_basis(observed.to(dtype), u_r, u_c, vh_r.T, vh_c.T, singular, regularization)
 
 
 def wiener_deconvolve(
@@ -200,14 +238,22 @@ def wiener_deblur(
     kernel: BlurKernel,
     regularization: float = WIENER_REGULARIZATION,
     ddrm_compat: bool = True,
+    singular_layout: SingularLayout = "tiled",
 ) -> torch.Tensor:
-    """Wiener (Tikhonov) deconvolution of the ``blur-uni`` / ``blur-gauss`` tasks with the true operator.
+    """Wiener (Tikhonov) deconvolution of the blur tasks with the true operator.
 
-    The blur acts in ``[0, 1]`` space, ``y = H_r ((x + 1) / 2) H_c^T * 2 - 1``, so the inverse of
-    :func:`wiener_deconvolve` is applied to ``(y + 1) / 2`` with the matrices of
-    :func:`~bridge_diffusers.degradations.blur_matrix`, and the result is mapped back and clamped. The official
-    operator's null space (its singular values below ``3e-2`` are zeroed) cannot be recovered and comes back as
-    zero in that basis; everything else is restored up to the regularisation.
+    The blur acts in ``[0, 1]`` space, ``y = H((x + 1) / 2) * 2 - 1``, so the Tikhonov inverse is applied to
+    ``(y + 1) / 2`` and the result is mapped back and clamped. Both layouts are inverted exactly in their SVD basis:
+
+    * ``"tiled"`` (``blur-uni``, ``blur-gauss``): ``H(X)_c = U_rows (S_c ⊙ (V_rows^T X_c V_cols)) U_cols^T`` with
+      the factors of :func:`~bridge_diffusers.degradations.ddrm_blur_svd`, so
+      ``X_c = V_rows [F_c ⊙ (U_rows^T Y_c U_cols)] V_cols^T`` with ``F_c = S_c / (S_c^2 + lambda)``: each coefficient
+      is filtered by the singular value the tiling gave it;
+    * ``"per_channel"`` (``-per-channel`` tasks): :func:`wiener_deconvolve` with the matrices of
+      :func:`~bridge_diffusers.degradations.blur_matrix`.
+
+    The operator's null space (the singular values below ``3e-2`` are zeroed) cannot be recovered and comes back
+    as zero in that basis; everything else is restored up to the regularisation.
 
     Args:
         degraded (`torch.Tensor` of shape `(B, C, H, W)`):
@@ -220,24 +266,35 @@ def wiener_deblur(
             rounded to 8 bits, and larger values for noisier ones.
         ddrm_compat (`bool`, *optional*, defaults to `True`):
             The operator setting of :class:`~bridge_diffusers.degradations.Blur` that made ``degraded``.
+        singular_layout (`str`, *optional*, defaults to `"tiled"`):
+            The other setting of :class:`~bridge_diffusers.degradations.Blur`: ``"tiled"`` (official) or
+            ``"per_channel"``.
 
     Returns:
         `torch.Tensor` of shape `(B, C, H, W)`: the restorations in ``[-1, 1]`` (clamped), ``degraded``'s dtype.
     """
     _check_images(degraded)
-    blur_kernel_taps(kernel)  # validates the kernel name
+    Blur(kernel, ddrm_compat, singular_layout)  # validates the setting
     regularization = _check_regularization(regularization)
-    height, width = degraded.shape[-2:]
-    rows_svd = _blur_svd(height, kernel, bool(ddrm_compat))
-    cols_svd = _blur_svd(width, kernel, bool(ddrm_compat))
-    restored01 = _tikhonov_from_svd((degraded + 1) / 2, rows_svd, cols_svd, regularization)
+    channels, height, width = degraded.shape[-3:]
+    observed01 = (degraded + 1) / 2
+    if singular_layout == "tiled":
+        dtype = compute_dtype(degraded.dtype)
+        svd = ddrm_blur_svd(height, width, kernel, channels, degraded.device, dtype)
+        restored01 = _tikhonov_in_svd_basis(
+            observed01.to(dtype), svd.u_rows, svd.u_cols, svd.v_rows, svd.v_cols, svd.singular_values, regularization
+        )
+    else:
+        rows_svd = _blur_svd(height, kernel, bool(ddrm_compat))
+        cols_svd = _blur_svd(width, kernel, bool(ddrm_compat))
+        restored01 = _tikhonov_from_svd(observed01, rows_svd, cols_svd, regularization)
     return (restored01 * 2 - 1).clamp(-1, 1).to(degraded.dtype)
 
 
 def richardson_lucy(
     degraded: torch.Tensor, kernel: BlurKernel, iterations: int = 100, ddrm_compat: bool = True
 ) -> torch.Tensor:
-    """Richardson-Lucy deconvolution of the ``blur-uni`` / ``blur-gauss`` tasks with the true operator.
+    """Richardson-Lucy deconvolution of the ``blur-uni-per-channel`` / ``blur-gauss-per-channel`` tasks.
 
     The multiplicative update ``x <- x * H^T(y / H x) / H^T 1`` (maximum likelihood under Poisson noise) on
     ``[0, 1]`` images, with ``H`` the separable operator of :func:`~bridge_diffusers.degradations.blur_matrix`;
@@ -245,7 +302,11 @@ def richardson_lucy(
     from a flat image of the observation's mean brightness divided by the operator's mean gain and is projected
     onto ``x >= 0`` after every step. The iteration count is the regularisation (stop early on noisy inputs).
 
-    The non-negativity constraint recovers part of the official operator's null space, which the linear
+    The update needs an operator that maps non-negative images to non-negative ones, as a convolution does. The
+    official ``tiled`` operator of ``blur-uni`` / ``blur-gauss`` does not (it mixes singular values across
+    channels and frequencies): the iteration diverges on its outputs, so restore those with :func:`wiener_deblur`.
+
+    The non-negativity constraint recovers part of the operator's null space, which the linear
     :func:`wiener_deblur` cannot: on the 30 noiseless 64x64 crops of :data:`WIENER_REGULARIZATION`, blur-uni reaches
     31.23 / 32.50 / 34.08 dB after 30 / 100 / 500 iterations (Wiener: 32.62 dB) and blur-gauss 36.54 / 37.81 /
     39.76 dB (Wiener: 37.25 dB), at the cost of two separable products per iteration.
@@ -254,7 +315,7 @@ def richardson_lucy(
         degraded (`torch.Tensor` of shape `(B, C, H, W)`):
             Blurred images, nominally in ``[-1, 1]``.
         kernel (`str`):
-            ``"uniform"`` (``blur-uni``) or ``"gaussian"`` (``blur-gauss``).
+            ``"uniform"`` (``blur-uni-per-channel``) or ``"gaussian"`` (``blur-gauss-per-channel``).
         iterations (`int`, *optional*, defaults to `100`):
             Number of updates, ``>= 0`` (``0`` returns the flat starting image).
         ddrm_compat (`bool`, *optional*, defaults to `True`):
@@ -264,7 +325,7 @@ def richardson_lucy(
         `torch.Tensor` of shape `(B, C, H, W)`: the restorations in ``[-1, 1]`` (clamped), ``degraded``'s dtype.
     """
     _check_images(degraded)
-    blur_kernel_taps(kernel)
+    Blur(kernel, ddrm_compat, singular_layout="per_channel")  # validates the setting
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"`iterations` must be an integer >= 0, got {iterations!r}.")
     dtype, device = compute_dtype(degraded.dtype), degraded.device
@@ -519,6 +580,7 @@ def classical_restore(
     mask: torch.Tensor | None = None,
     regularization: float = WIENER_REGULARIZATION,
     ddrm_compat: bool = True,
+    singular_layout: SingularLayout | None = None,
     bicubic_a: float = BICUBIC_A,
     deblock_sigma: float = 0.0,
 ) -> torch.Tensor:
@@ -540,6 +602,10 @@ def classical_restore(
             8-bit inputs).
         ddrm_compat (`bool`, *optional*, defaults to `True`):
             Blur tasks: the operator setting that made ``degraded`` (the registered tasks use ``True``).
+        singular_layout (`str`, *optional*):
+            Blur tasks: ``"tiled"`` or ``"per_channel"``, the operator setting that made ``degraded``; defaults to
+            the task's (``"tiled"`` for ``blur-uni`` / ``blur-gauss``, ``"per_channel"`` for their
+            ``-per-channel`` variants).
         bicubic_a (`float`, *optional*, defaults to `BICUBIC_A` (``-0.75``)):
             Super-resolution tasks: the cubic kernel's parameter of :func:`bicubic_upsample`.
         deblock_sigma (`float`, *optional*, defaults to `0.0`):
@@ -566,7 +632,8 @@ def classical_restore(
     _check_images(degraded)
 
     if isinstance(operator, Blur):
-        return wiener_deblur(degraded, operator.kernel, regularization, ddrm_compat)
+        layout = operator.singular_layout if singular_layout is None else singular_layout
+        return wiener_deblur(degraded, operator.kernel, regularization, ddrm_compat, layout)
     if isinstance(operator, SuperResolution):
         return super_resolve(degraded, operator.factor, bicubic_a)
     if isinstance(operator, JPEGCompression):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "evaluate_restorer",
     "make_evaluation_set",
     "mean_network_restorer",
+    "pipeline_degradation",
     "pipeline_restorer",
     "plot_metric_curves",
     "save_image_grid",
@@ -41,6 +43,9 @@ __all__ = [
 
 # (degraded (B, C, H, W) in [-1, 1], mask (B, 1, H, W) or None) -> restored (B, C, H, W) in [-1, 1]
 Restorer = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+# How scripts/export_shipped.py names the evaluation's degradation in a model card.
+_CARD_DEGRADATION = re.compile(r"degraded by `([^`]+)`")
 
 
 @dataclass
@@ -55,6 +60,23 @@ class EvaluationSet:
 
     def __len__(self) -> int:
         return self.clean.shape[0]
+
+
+def pipeline_degradation(folder: str | os.PathLike) -> str | None:
+    """The degradation a saved pipeline was evaluated on, as its model card (``README.md``) names it.
+
+    ``scripts/export_shipped.py`` writes "degraded by `<name>`" in the card's Evaluation section. This is how the
+    shipped ``jpeg10`` / ``blur-uni`` pipelines, trained before those names became the official operators, say
+    they need ``jpeg10-pillow`` / ``blur-uni-per-channel``; demos degrade photos with it so that the input matches
+    what the model learnt.
+
+    Returns:
+        The registry name, or ``None`` if the folder has no card or its card names no degradation (fall back on
+        the ``<task>`` of a ``<method>-<task>`` folder).
+    """
+    card = Path(folder) / "README.md"
+    match = _CARD_DEGRADATION.search(card.read_text(encoding="utf-8")) if card.is_file() else None
+    return match[1] if match else None
 
 
 def make_evaluation_set(

@@ -23,6 +23,7 @@ import torch
 from .data import load_offline_photo
 from .data.photos import list_offline_photos
 from .degradations import get_degradation
+from .evaluation import pipeline_degradation
 from .metrics import psnr, ssim
 from .pipelines import load_pipeline
 
@@ -157,7 +158,13 @@ def run_showcase(
 
 
 def _showcase_task(task, folders, photos, output_dir, steps, seed, log) -> list[dict]:
-    degradation = get_degradation(task)
+    # The photos go through the operator the pipelines were trained on, which their cards name (the shipped
+    # jpeg10 / blur-uni pipelines predate the official operators and need jpeg10-pillow / blur-uni-per-channel).
+    names = {pipeline_degradation(folder) or task for folder in folders.values()} or {task}
+    if len(names) > 1:
+        raise ValueError(f"the {task} pipelines were trained on different degradations {sorted(names)}: pick methods")
+    (degradation_name,) = names
+    degradation = get_degradation(degradation_name)
     corrupted = [degradation(p.image, generator=torch.Generator().manual_seed(seed + i)) for i, p in enumerate(photos)]
     columns = {"degraded input": [((c.degraded + 1) / 2).clamp(0, 1) for c in corrupted]}
     seconds = {"degraded input": [0.0] * len(photos)}
@@ -169,7 +176,7 @@ def _showcase_task(task, folders, photos, output_dir, steps, seed, log) -> list[
         log(f"{task:>12} {method:<5} done ({sum(seconds[method]):.1f} s)")
     clean01 = [(p.image + 1) / 2 for p in photos]
     grid_rows = [list(row) for row in zip(clean01, *columns.values(), strict=True)]
-    _labelled_grid(["clean", f"degraded ({task})", *folders], grid_rows).save(output_dir / f"{task}.png")
+    _labelled_grid(["clean", f"degraded ({degradation_name})", *folders], grid_rows).save(output_dir / f"{task}.png")
     rows = []
     for name, images in columns.items():
         scores = [_score(image, photo.image) for image, photo in zip(images, photos, strict=True)]

@@ -1,15 +1,19 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
 """JPEG compression artefacts: the ``jpeg5`` and ``jpeg10`` restoration tasks.
 
-Two implementations are offered. The default runs a real JPEG encoder (Pillow/libjpeg) per image. The
-``differentiable`` one is the torch simulation of the official I2SB code (YCbCr, 4:2:0 decimation, 8x8 DCT,
-IJG quantisation tables), which runs on any device and lets gradients flow through the linear parts.
+Two encoders are offered. The default, ``"torch"``, is the official corruption: the torch JPEG simulation of
+I2SB (``corruption/jpeg.py``, from ddrm-jpeg: YCbCr, 4:2:0 decimation, 8x8 DCT, IJG quantisation tables, no clamp
+and no uint8 rounding), which the released checkpoints were trained on. It runs on the images' device; its
+``torch.round`` passes no gradient, as in the official code. ``"pillow"`` (the ``jpeg5-pillow`` / ``jpeg10-pillow``
+tasks) runs a real JPEG encoder (Pillow/libjpeg) per image, which is what JPEG files met in practice look like:
+chroma averaged before subsampling and interpolated after, output on the uint8 grid.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +28,7 @@ __all__ = [
     "CHROMINANCE_QUANTIZATION_TABLE",
     "LUMINANCE_QUANTIZATION_TABLE",
     "JPEGCompression",
+    "JPEGEncoder",
     "jpeg_pil",
     "jpeg_simulate",
     "quantization_table",
@@ -65,6 +70,9 @@ _YCBCR_TO_RGB = (
     (1.0, -0.344136, -0.714136),
     (1.0, 1.772, 0.0),
 )
+
+#: ``"torch"``: the official simulation (:func:`jpeg_simulate`). ``"pillow"``: a real encoder (:func:`jpeg_pil`).
+JPEGEncoder = Literal["torch", "pillow"]
 
 _BLOCK = 8
 # 4:2:0 halves the chroma planes, whose 8x8 blocks then cover 16x16 pixels.
@@ -119,7 +127,7 @@ def _quantize_plane(plane: torch.Tensor, table: torch.Tensor, dct: torch.Tensor)
 
 
 def jpeg_simulate(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """Torch simulation of JPEG compression, as in the official I2SB code.
+    """Torch simulation of JPEG compression, the official corruption of I2SB (from ddrm-jpeg).
 
     RGB images go to YCbCr (JFIF); the chroma planes are subsampled 4:2:0 by decimation (every other pixel, no
     averaging); each plane is cut into 8x8 blocks, shifted by -128, transformed with the orthonormal 2-D DCT-II,
@@ -210,33 +218,39 @@ def jpeg_pil(images: torch.Tensor, quality: int) -> torch.Tensor:
 
 @register_degradation("jpeg5", aliases=("jpeg-5",), quality=5)
 @register_degradation("jpeg10", aliases=("jpeg-10",), quality=10)
+@register_degradation("jpeg5-pillow", quality=5, encoder="pillow")
+@register_degradation("jpeg10-pillow", quality=10, encoder="pillow")
 class JPEGCompression(Degradation):
     """JPEG compression at a fixed quality factor.
 
-    Registered as ``jpeg5`` (quality 5) and ``jpeg10`` (quality 10), which use the real encoder.
+    Registered as ``jpeg5`` (quality 5) and ``jpeg10`` (quality 10) with the official torch simulation, and as
+    ``jpeg5-pillow`` / ``jpeg10-pillow`` with the real encoder.
 
     Args:
         quality (`int`):
             JPEG quality factor in ``[1, 100]``; lower is stronger compression.
-        differentiable (`bool`, *optional*, defaults to `False`):
-            ``False``: a real encoder round trip with Pillow (see :func:`jpeg_pil`), output on the uint8 grid,
-            computed on the CPU. ``True``: the official I2SB torch simulation (see :func:`jpeg_simulate`), which
-            runs on the input's device and is neither clamped nor rounded to uint8.
+        encoder (`str`, *optional*, defaults to `"torch"`):
+            ``"torch"``: the official I2SB torch simulation (see :func:`jpeg_simulate`), which runs on the input's
+            device and is neither clamped nor rounded to uint8.
+            ``"pillow"``: a real encoder round trip with Pillow (see :func:`jpeg_pil`), output on the uint8 grid,
+            computed on the CPU and detached.
     """
 
-    def __init__(self, quality: int, differentiable: bool = False) -> None:
+    def __init__(self, quality: int, encoder: JPEGEncoder = "torch") -> None:
+        if encoder not in ("torch", "pillow"):
+            raise ValueError(f"Unknown JPEG encoder {encoder!r}; expected 'torch' or 'pillow'.")
         self.quality = _check_quality(quality)
-        self.differentiable = differentiable
-        self.name = f"jpeg{self.quality}"
+        self.encoder = encoder
+        self.name = f"jpeg{self.quality}" + ("-pillow" if encoder == "pillow" else "")
 
     def check_input(self, images: torch.Tensor) -> None:
         _check_channels(images)
 
     def apply(self, images: torch.Tensor, generators: list[torch.Generator | None]) -> DegradationOutput:
         # JPEG is deterministic: the generators are not used.
-        if self.differentiable:
+        if self.encoder == "torch":
             return DegradationOutput(degraded=jpeg_simulate(images, self.quality))
         return DegradationOutput(degraded=jpeg_pil(images, self.quality))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(quality={self.quality}, differentiable={self.differentiable})"
+        return f"{type(self).__name__}(quality={self.quality}, encoder={self.encoder!r})"

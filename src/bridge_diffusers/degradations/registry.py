@@ -85,7 +85,7 @@ def get_degradation(name: str, **kwargs: Any) -> Degradation:
             for ``"jpeg5"`` and ``"jpeg10"``.
         **kwargs:
             Constructor arguments overriding the registered setting, e.g.
-            ``get_degradation("jpeg10", differentiable=True)``.
+            ``get_degradation("jpeg10", encoder="pillow")``.
 
     Returns:
         [`Degradation`]: a new operator instance.
