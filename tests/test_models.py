@@ -30,6 +30,10 @@ def test_adm256_preset_matches_the_adm_architecture():
     # attention at 32, 16 and 8 px of a 256 px input: the last three of six levels
     assert config["down_block_types"][3:] == ("AttnDownBlock2D",) * 3
     assert config["resnet_time_scale_shift"] == "scale_shift"
+    # residual resampling everywhere (DownBlock2D would resample with a convolution) and 64-channel heads
+    assert config["down_block_types"][:3] == ("ResnetDownsampleBlock2D",) * 3
+    assert config["up_block_types"][3:] == ("ResnetUpsampleBlock2D",) * 3
+    assert config["attention_head_dim"] == 64 and config["attn_norm_num_groups"] == 32
 
 
 def test_zero_initialised_noise_channels_leave_the_output_unchanged():

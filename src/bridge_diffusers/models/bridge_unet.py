@@ -22,6 +22,7 @@ from diffusers import UNet2DModel
 
 __all__ = [
     "UNET_PRESETS",
+    "adm_unet_config",
     "create_bridge_unet",
     "downsample_factor",
     "expand_input_channels",
@@ -57,19 +58,63 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         attention_head_dim=64,
         resnet_time_scale_shift="scale_shift",
     ),
-    # The ADM 256x256 unconditional architecture used by I2SB and NADB (256 channels, multipliers
-    # 1,1,2,2,4,4, two res blocks, attention at 32/16/8 px, 64-channel heads, scale-shift norm, res up/down).
-    "adm256": dict(
-        block_out_channels=(256, 256, 512, 512, 1024, 1024),
-        layers_per_block=2,
-        down_block_types=(_DOWN, _DOWN, _DOWN, _ATTN_DOWN, _ATTN_DOWN, _ATTN_DOWN),
-        up_block_types=(_ATTN_UP, _ATTN_UP, _ATTN_UP, _UP, _UP, _UP),
-        attention_head_dim=64,
-        resnet_time_scale_shift="scale_shift",
-        downsample_type="resnet",
-        upsample_type="resnet",
-    ),
 }
+
+
+def adm_unet_config(
+    block_out_channels: tuple[int, ...],
+    num_res_blocks: int,
+    attention_levels: tuple[bool, ...],
+    num_head_channels: int = 64,
+    resblock_updown: bool = True,
+    use_scale_shift_norm: bool = True,
+) -> dict[str, Any]:
+    """The ``UNet2DModel`` arguments that compute exactly what a guided-diffusion (ADM) ``UNetModel`` computes.
+
+    Args:
+        block_out_channels (`tuple[int, ...]`): ``model_channels * channel_mult``, one entry per level.
+        num_res_blocks (`int`): residual blocks per level on the way down (one more on the way up).
+        attention_levels (`tuple[bool, ...]`): whether each level (downsampling factor ``2**i``) has attention.
+        num_head_channels (`int`, defaults to 64): channels per attention head (the official networks' 64).
+        resblock_updown (`bool`, defaults to `True`): resample with residual blocks (ADM's ``resblock_updown``).
+        use_scale_shift_norm (`bool`, defaults to `True`): FiLM-style time conditioning after the second norm.
+    """
+    plain_down, plain_up = ("DownBlock2D", "UpBlock2D")
+    if resblock_updown:  # only these diffusers blocks resample with a residual block when they have no attention
+        plain_down, plain_up = ("ResnetDownsampleBlock2D", "ResnetUpsampleBlock2D")
+    resample = "resnet" if resblock_updown else "conv"
+    return {
+        "block_out_channels": tuple(block_out_channels),
+        "layers_per_block": num_res_blocks,
+        "down_block_types": tuple(_ATTN_DOWN if attention else plain_down for attention in attention_levels),
+        "up_block_types": tuple(_ATTN_UP if attention else plain_up for attention in reversed(attention_levels)),
+        "downsample_type": resample,
+        "upsample_type": resample,
+        "downsample_padding": 1,
+        # ADM's timestep_embedding is [cos, sin] with frequencies exp(-ln(10000) i / half).
+        "time_embedding_type": "positional",
+        "flip_sin_to_cos": True,
+        "freq_shift": 0,
+        "resnet_time_scale_shift": "scale_shift" if use_scale_shift_norm else "default",
+        "attention_head_dim": num_head_channels,
+        # guided-diffusion normalises with GroupNorm32 (32 groups, eps 1e-5) everywhere. The mid block's attention
+        # needs the groups spelled out: under scale_shift diffusers would otherwise drop its norm.
+        "norm_num_groups": 32,
+        "attn_norm_num_groups": 32,
+        "norm_eps": 1e-5,
+        "act_fn": "silu",
+        "add_attention": True,
+    }
+
+
+# The ADM 256x256 unconditional architecture used by I2SB and NADB (256 channels, multipliers 1,1,2,2,4,4, two res
+# blocks, attention at 32/16/8 px, 64-channel heads, scale-shift norm, residual up/down): the layout of the
+# official checkpoints, which scripts/convert_*_to_diffusers.py load into it.
+UNET_PRESETS["adm256"] = adm_unet_config(
+    block_out_channels=(256, 256, 512, 512, 1024, 1024),
+    num_res_blocks=2,
+    attention_levels=(False, False, False, True, True, True),
+)
 
 
 def create_bridge_unet(
