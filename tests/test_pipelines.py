@@ -6,10 +6,12 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from diffusers import DiffusionPipeline
 
 from bridge_diffusers import (
     I2SBPipeline,
     I2SBScheduler,
+    IBMDDegradedInputPipeline,
     IBMDPipeline,
     IBMDScheduler,
     MeanNetwork,
@@ -250,3 +252,147 @@ def test_half_precision_load(tmp_path):
     assert pipe.unet.dtype == torch.bfloat16
     out = pipe(photo(), num_inference_steps=2, output_type="np").images
     assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------- diffusers-native loading
+def make_degraded_input_student():
+    return _quiet(IBMDDegradedInputPipeline.from_teacher(make_nadb(cond_x1=False)))
+
+
+ALL_FACTORIES = {**FACTORIES, "ibmd-degraded": make_degraded_input_student}
+
+
+@pytest.mark.parametrize("name", ALL_FACTORIES)
+def test_generic_diffusion_pipeline_loads_every_pipeline_with_trust_remote_code(name, tmp_path):
+    """``DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)`` returns the concrete class with this
+    package's own components, and restores exactly as the saved pipeline does; without the flag diffusers refuses
+    to run the folder's code; the concrete class loads the same folder without it."""
+    pipe = ALL_FACTORIES[name]()
+    pipe.save_pretrained(tmp_path)
+    loaded = _quiet(DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True))
+    assert type(loaded) is type(pipe) and type(loaded.unet) is type(pipe.unet)
+    assert type(getattr(loaded, "scheduler", None)) is type(getattr(pipe, "scheduler", None))
+    expected = pipe(photo(), generator=seeded(), output_type="np").images
+    np.testing.assert_allclose(loaded(photo(), generator=seeded(), output_type="np").images, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        DiffusionPipeline.from_pretrained(tmp_path)
+    concrete = _quiet(type(pipe).from_pretrained(tmp_path))
+    np.testing.assert_allclose(concrete(photo(), generator=seeded(), output_type="np").images, expected, atol=1e-5)
+
+
+def test_generic_loading_from_a_hub_layout_snapshot(tmp_path):
+    pipe = make_nadb()
+    pipe.save_pretrained(tmp_path / "saved")
+    _fake_hub_cache(tmp_path / "saved", tmp_path / "cache", "bridge-diffusers/nadb-tiny")
+    loaded = DiffusionPipeline.from_pretrained(
+        "bridge-diffusers/nadb-tiny", cache_dir=tmp_path / "cache", local_files_only=True, trust_remote_code=True
+    )
+    assert isinstance(loaded, NADBPipeline) and isinstance(loaded.mean_net, MeanNetwork)
+
+
+def test_the_concrete_class_never_runs_the_folders_code(tmp_path):
+    """The concrete class reads the remote-code entries as this package's modules: a folder whose ``.py`` files
+    were changed (or removed, as a wheel may) loads without running them and without ``trust_remote_code``."""
+    pipe = make_nadb()
+    pipe.save_pretrained(tmp_path)
+    marker = tmp_path / "ran.txt"
+    for shim in (tmp_path / "scheduler" / "scheduling_nadb.py", tmp_path / "pipeline_nadb.py"):
+        shim.write_text(shim.read_text() + f"open({str(marker)!r}, 'w').write('ran')\n")
+    loaded = _quiet(NADBPipeline.from_pretrained(tmp_path))
+    assert not marker.exists() and isinstance(loaded.scheduler, NADBScheduler)
+    for shim in tmp_path.rglob("*.py"):
+        shim.unlink()
+    (tmp_path / "mean_net" / "__pycache__").mkdir()  # what pip's byte-compilation leaves beside a shim
+    loaded = NADBPipeline.from_pretrained(tmp_path, variant=None)
+    np.testing.assert_allclose(
+        _quiet(loaded)(photo(), generator=seeded(), output_type="np").images,
+        pipe(photo(), generator=seeded(), output_type="np").images,
+        atol=1e-5,
+    )
+
+
+def test_fp16_variant_beside_float32_weights(tmp_path):
+    pipe = make_nadb()
+    pipe.save_pretrained(tmp_path)
+    pipe.to(torch.float16).save_pretrained(tmp_path, variant="fp16")
+    assert (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").is_file()
+    assert NADBPipeline.from_pretrained(tmp_path).unet.dtype == torch.float32
+    half = NADBPipeline.from_pretrained(tmp_path, variant="fp16", torch_dtype=torch.float16)
+    assert half.unet.dtype == half.mean_net.dtype == torch.float16
+
+
+# ------------------------------------------------------------------------------------- the sampling core
+def test_callback_on_step_end_sees_every_step_and_can_replace_the_sample():
+    pipe = make_nadb()
+    seen = []
+
+    def callback(pipeline, i, t, tensors):
+        seen.append((i, int(t), sorted(tensors)))
+        return {"sample": torch.zeros_like(tensors["sample"])} if i == 3 else {}
+
+    out = pipe(photo(), num_inference_steps=4, output_type="pt", callback_on_step_end=callback,
+               callback_on_step_end_tensor_inputs=["sample", "pred_original_sample"]).images  # fmt: skip
+    assert [(i, t) for i, t, _ in seen] == [(0, 1000), (1, 750), (2, 500), (3, 250)]
+    assert all(names == ["pred_original_sample", "sample"] for *_, names in seen)
+    assert pipe.num_timesteps == 4
+    torch.testing.assert_close(out, torch.full_like(out, 0.5))  # the replaced last sample, 0 in [-1, 1]
+    with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs"):
+        pipe(photo(), callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"])
+
+
+def test_interrupt_skips_the_remaining_network_calls():
+    pipe = make_i2sb()
+    calls = []
+    pipe.unet.register_forward_hook(lambda *args: calls.append(1))
+
+    def stop_after_two(pipeline, i, t, tensors):
+        pipeline._interrupt = i == 1
+        return {}
+
+    pipe(photo(), num_inference_steps=10, callback_on_step_end=stop_after_two)
+    assert len(calls) == 2
+    pipe(photo(), num_inference_steps=3)  # the next call starts afresh
+    assert len(calls) == 5
+
+
+def test_generator_list_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match="2 generators for a batch of 3"):
+        make_i2sb()([photo()] * 3, generator=[seeded(0), seeded(1)])
+
+
+def test_mask_image_is_the_name_and_mask_a_deprecated_alias():
+    pipe = make_i2sb(cond_x1=True)
+    mask = np.zeros((16, 16), dtype=np.float32)
+    mask[4:12, 4:12] = 1.0
+    new = pipe(photo(16, 16), mask_image=mask, generator=seeded(), output_type="np").images
+    with pytest.warns(FutureWarning, match="mask_image"):
+        old = pipe(photo(16, 16), mask=mask, generator=seeded(), output_type="np").images
+    np.testing.assert_array_equal(new, old)
+    with pytest.raises(ValueError, match="mask_image"):
+        pipe(photo(), mask_image=mask, mask=mask)
+
+
+@pytest.mark.parametrize("name", ["i2sb", "nadb", "ibmd-nadb"])
+def test_restore_is_the_call_on_signed_tensors(name):
+    """``restore`` ([-1, 1] tensors, any size) and ``__call__`` ([0, 1] images) run the same core."""
+    pipe = FACTORIES[name]()
+    image = torch.rand(2, 3, 13, 18)
+    called = pipe(image, generator=seeded(), output_type="pt").images
+    restored = pipe.restore(image * 2 - 1, generator=seeded())
+    assert restored.shape == (2, 3, 13, 18)
+    torch.testing.assert_close(((restored + 1) / 2).clamp(0, 1), called, atol=1e-6, rtol=0)
+
+
+def test_sample_keeps_the_graph_and_calls_the_given_network():
+    """Distillation rollouts: ``enable_grad`` lets gradients reach the network that ``network=`` names."""
+    pipe = make_ibmd_nadb()
+    generator_net = pipe.unet
+    other = expand_input_channels(create_bridge_unet(16), 3)
+    x1 = torch.rand(1, 3, 16, 16) * 2 - 1
+    inputs = pipe.prepare_endpoint(x1)
+    result = pipe.sample(inputs, generator=seeded(), network=other, enable_grad=True)
+    result.sample.square().mean().backward()
+    assert all(p.grad is None for p in generator_net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in other.parameters())
+    with torch.no_grad():
+        assert not pipe.sample(inputs, generator=seeded()).sample.requires_grad

@@ -7,12 +7,14 @@ from pathlib import Path
 from bridge_diffusers import (
     I2SBPipeline,
     I2SBScheduler,
+    IBMDDegradedInputPipeline,
     IBMDPipeline,
     MeanNetwork,
     NADBPipeline,
     NADBScheduler,
     create_bridge_unet,
 )
+from photo_folder import small_photo_folder
 
 
 spec = importlib.util.spec_from_file_location("quality", Path(__file__).resolve().parents[1] / "benchmarks/quality.py")
@@ -53,10 +55,12 @@ def test_quality_benchmark_runs_on_saved_pipelines(tmp_path):
     I2SBPipeline(create_bridge_unet(16), I2SBScheduler()).save_pretrained(runs / "i2sb")
     nadb.save_pretrained(runs / "nadb")
     IBMDPipeline.from_teacher(nadb).save_pretrained(runs / "ibmd")
-    IBMDPipeline.from_teacher(nadb, student_input="degraded").save_pretrained(runs / "ibmd-degraded")
+    IBMDDegradedInputPipeline.from_teacher(nadb).save_pretrained(runs / "ibmd-degraded")
     out = tmp_path / "out"
+    photos = small_photo_folder(tmp_path / "photos", count=8)  # two held out: the Frechet distance needs two
     quality.main(["--runs", str(tmp_path / "runs"), "--tasks", "jpeg10", "--nfe", "1", "100", "--student_nfe", "1",
-                  "2", "--resolution", "16", "--crops_per_image", "1", "-o", str(out)])  # fmt: skip
+                  "2", "--resolution", "16", "--crops_per_image", "1", "--photo_dir", str(photos),
+                  "-o", str(out)])  # fmt: skip
     rows = json.loads((out / "quality_jpeg10.json").read_text())
     expected = ["degraded input", "none (decoded JPEG)", "I2SB (i2sb)", "I2SB (i2sb)", "mean network (nadb)"]
     students = ["IBMD (ibmd)", "IBMD (ibmd)", "IBMD (ibmd-degraded)"]  # the degraded-input student: one step only

@@ -1,4 +1,4 @@
-"""The shell scripts under `scripts/` pass only flags that the training scripts accept."""
+"""The shell scripts under `scripts/` pass only flags that the training scripts accept (and that pass their checks)."""
 
 import os
 import shlex
@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge_diffusers.training import build_parser
+from conftest import REPO, training_script
 
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Stands in for the interpreter: records each training command (one shell-quoted line) instead of running it.
 RECORDER = """#!/usr/bin/env bash
@@ -25,21 +23,36 @@ def _recorded_commands(script: str, tmp_path: Path, *script_args: str) -> list[l
     recorder.write_text(RECORDER)
     recorder.chmod(0o755)
     record = tmp_path / "commands.txt"
-    env = {**os.environ, "PY": str(recorder), "RECORD": str(record)}
+    env = {**os.environ, "PY": str(recorder), "RECORD": str(record), "PHOTOS": str(tmp_path / "photos")}
+    (tmp_path / "photos").mkdir()
     subprocess.run(["bash", str(REPO / "scripts" / script), *script_args], check=True, env=env, cwd=REPO)
     return [shlex.split(line) for line in record.read_text().splitlines() if line.strip()]
 
 
+def _parse(command: list[str]):
+    """The training script's own parse_args (argparse and the checks exit on a flag it refuses)."""
+    return training_script(Path(command[0]).stem.removeprefix("train_")).parse_args(command[1:])
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="bash script")
 def test_train_shipped_passes_only_accepted_flags(tmp_path):
+    for task in ("jpeg10", "blur-uni"):  # the IBMD teachers: folders by the time the students are distilled
+        (tmp_path / "runs" / task / "nadb").mkdir(parents=True)
     commands = _recorded_commands("train_shipped.sh", tmp_path, str(tmp_path / "runs"), "jpeg10", "blur-uni")
     scripts = [Path(command[0]).name for command in commands]
     per_task = ["train_i2sb.py", "train_nadb.py", "train_ibmd.py"]
     assert scripts == [*per_task, *per_task, "train_ibmd.py"]  # blur-uni also gets a degraded-input student
     assert commands[-1][commands[-1].index("--student_input") + 1] == "degraded"
     for command in commands:
-        method = Path(command[0]).stem.removeprefix("train_")
-        # argparse exits (SystemExit) on a flag the script does not define
-        args = build_parser(method).parse_args(command[1:])
+        args = _parse(command)
         assert args.resume_from_checkpoint == "latest"
         assert args.task in ("jpeg10", "blur-uni")
+        assert args.train_data_dir == str(tmp_path / "photos")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="bash script")
+def test_train_cpu_blur_passes_only_accepted_flags(tmp_path):
+    (tmp_path / "cpu" / "nadb").mkdir(parents=True)
+    commands = _recorded_commands("train_cpu_blur.sh", tmp_path, str(tmp_path / "cpu"))
+    assert [Path(command[0]).name for command in commands] == ["train_i2sb.py", "train_nadb.py", "train_ibmd.py"]
+    assert all(_parse(command).task == "blur-uni" for command in commands)

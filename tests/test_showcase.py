@@ -1,7 +1,6 @@
 """The README's main job (`bridge-diffusers showcase`) and the pipelines shipped under `pipelines/`."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,21 +9,17 @@ import pytest
 import torch
 
 from bridge_diffusers import I2SBPipeline, I2SBScheduler, MeanNetwork, NADBPipeline, NADBScheduler, create_bridge_unet
+from bridge_diffusers.catalogue import card_degradation, read_catalogue
 from bridge_diffusers.cli import main
+from bridge_diffusers.data import split_photos
 from bridge_diffusers.degradations import get_degradation
-from bridge_diffusers.evaluation import (
-    evaluate_restorer,
-    identity_restorer,
-    make_evaluation_set,
-    pipeline_degradation,
-    pipeline_restorer,
-)
+from bridge_diffusers.evaluation import evaluate_restorer, identity_restorer, make_evaluation_set, pipeline_restorer
 from bridge_diffusers.metrics import psnr
 from bridge_diffusers.pipelines import load_pipeline
 from bridge_diffusers.showcase import ShowcasePhoto, load_showcase_photos, run_showcase, shipped_pipelines
+from photo_folder import PHOTOS, REPO, small_photo_folder
 
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "pipelines"
 
 
@@ -50,8 +45,7 @@ def test_shipped_pipelines_are_found_by_folder_name(pipelines_dir):
 
 def test_run_showcase_scores_and_draws_every_method(pipelines_dir, tmp_path):
     lines = []
-    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=[photo(), photo(seed=1)], steps={"i2sb": 2, "nadb": 2},
-                        log=lines.append)  # fmt: skip
+    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=[photo(), photo(seed=1)], steps=2, log=lines.append)
     assert [row["method"] for row in rows] == ["degraded input", "i2sb", "nadb"]
     assert all(np.isfinite(row["psnr"]) and -1 <= row["ssim"] <= 1 for row in rows)
     assert rows[0]["seconds"] == 0 and rows[1]["seconds"] > 0 and len(lines) == 2
@@ -69,9 +63,9 @@ def test_showcase_degrades_with_the_operator_the_cards_name(pipelines_dir, tmp_p
     card = "## Evaluation\n\n48 crops (held out), degraded by `jpeg10-pillow` (seeded).\n"
     for folder in ("i2sb-jpeg10", "nadb-jpeg10"):
         (pipelines_dir / folder / "README.md").write_text(card)
-    assert pipeline_degradation(pipelines_dir / "i2sb-jpeg10") == "jpeg10-pillow"
+    assert card_degradation(pipelines_dir / "i2sb-jpeg10") == "jpeg10-pillow"
     photos = [photo(32, 48)]
-    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps={"i2sb": 1, "nadb": 1}, log=print)
+    rows = run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps=1, log=print)
     clean01 = (photos[0].image + 1) / 2
     for name in ("jpeg10-pillow", "jpeg10"):
         degraded01 = (get_degradation(name)(photos[0].image).degraded + 1) / 2
@@ -79,17 +73,30 @@ def test_showcase_degrades_with_the_operator_the_cards_name(pipelines_dir, tmp_p
         assert matches == (name == "jpeg10-pillow")
     # Pipelines of one task trained on different operators cannot share one degraded column.
     (pipelines_dir / "nadb-jpeg10" / "README.md").unlink()
-    assert pipeline_degradation(pipelines_dir / "nadb-jpeg10") is None
+    assert card_degradation(pipelines_dir / "nadb-jpeg10") is None
     with pytest.raises(ValueError, match="different degradations"):
-        run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps={"i2sb": 1, "nadb": 1}, log=print)
+        run_showcase(tmp_path / "out", pipelines_dir, photos=photos, steps=1, log=print)
 
 
 def test_showcase_photos_are_resized_to_multiples_of_eight(tmp_path):
     PIL.Image.fromarray(np.zeros((50, 70, 3), np.uint8)).save(tmp_path / "p.png")
     (loaded,) = load_showcase_photos([str(tmp_path / "p.png")], scale=0.5)
     assert loaded.name == "p" and loaded.image.shape == (1, 3, 24, 32) and loaded.image.min() == -1
-    with pytest.raises(ValueError, match="neither an image file nor an installed corpus photo"):
-        load_showcase_photos(["nowhere/nothing"])
+    folder = small_photo_folder(tmp_path / "photos")
+    with pytest.raises(ValueError, match="neither an image file nor a photo of the folder"):
+        load_showcase_photos(["nowhere/nothing"], photo_dir=folder)
+    (named,) = load_showcase_photos(["photo2"], scale=1, photo_dir=folder)
+    assert named.name == "photo2" and named.image.shape == (1, 3, 48, 64)
+
+
+def test_showcase_photos_are_the_held_out_photos_of_the_folder(tmp_path):
+    folder = small_photo_folder(tmp_path / "photos", count=8)
+    held_out = [source.name for source in split_photos(folder)[1]]  # the split of training: two of eight
+    assert [p.name for p in load_showcase_photos(scale=1, photo_dir=folder)] == held_out
+    if PHOTOS.is_dir():  # the default corpus: the two photos the README names, held out from every shipped pipeline
+        assert [p.name for p in load_showcase_photos(photo_dir=PHOTOS)] == ["skimage-rocket", "sklearn-china"]
+    with pytest.raises(FileNotFoundError, match="fetch_photos"):
+        load_showcase_photos(photo_dir=tmp_path / "missing")
 
 
 def test_showcase_command_prints_the_table(pipelines_dir, tmp_path, monkeypatch, capsys):
@@ -105,7 +112,7 @@ def test_showcase_command_prints_the_table(pipelines_dir, tmp_path, monkeypatch,
 
 
 # ------------------------------------------------------------------------------------ shipped pipelines
-shipped = sorted(p for p in SHIPPED.glob("*-*") if (p / "model_index.json").is_file()) if SHIPPED.is_dir() else []
+shipped = [Path(entry.location) for entry in read_catalogue(SHIPPED).values()]
 
 
 # The cards' evaluation is scripts/export_shipped.py's: its default settings and each method's default steps.
@@ -127,30 +134,66 @@ def _card_scores(card: str) -> dict[str, dict[str, str]]:
 @pytest.mark.skipif(not shipped, reason="no pipelines shipped under pipelines/")
 @pytest.mark.parametrize("folder", shipped, ids=[p.name for p in shipped])
 def test_shipped_pipeline_reproduces_the_evaluation_on_its_card(folder):
-    """Each shipped pipeline, loaded as users load it (fp16 files as float32), scores on the held-out crops what
-    its model card reports, and the card states its method, task, training command and evaluation, including the
-    exact degradation it was evaluated on (a variant of the task's, e.g. ``jpeg10-pillow``)."""
+    """Each shipped pipeline, loaded as users load it (its float32 weights), scores on the held-out crops of the photo
+    folder what its model card reports, and the card states its method, task, training command, evaluation, the
+    held-out photos and the exact degradation it was evaluated on (a variant of the task's, e.g. ``jpeg10-pillow``)."""
     method, _, task = folder.name.partition("-")
     card = (folder / "README.md").read_text()
     assert f"# {method.upper()} for `{task}`" in card and "## Evaluation" in card and "python training/" in card
-    degradation = pipeline_degradation(folder)
+    degradation = card_degradation(folder)
     assert degradation is not None and degradation.startswith(task), degradation
     get_degradation(degradation)  # a registered name
-    assert json.loads((folder / "model_index.json").read_text())["_class_name"].lower().startswith(method)
     pipe = load_pipeline(str(folder))
     pipe.set_progress_bar_config(disable=True)
-    assert next(pipe.unet.parameters()).dtype == torch.float32
+    assert pipe.__class__.__name__.lower().startswith(method) and next(pipe.unet.parameters()).dtype == torch.float32
+    if not PHOTOS.is_dir():
+        pytest.skip(f"no photo folder {PHOTOS}: run `bash scripts/fetch_photos.sh`")
     evaluation_set = make_evaluation_set(
-        degradation, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale
+        degradation, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale, photos=PHOTOS
     )
     if evaluation_set.description not in card:  # e.g. the mate-backgrounds photos could not be fetched
-        pytest.skip(f"held-out set differs from the card's: {evaluation_set.description}")
+        pytest.skip(f"the held-out photos differ from the card's: {evaluation_set.description}")
     reported = _card_scores(card)
-    shipped_row = reported.get(f"{method} (shipped float16)") or reported[f"{method} (shipped float32)"]
-    restorer = pipeline_restorer(pipe, export_shipped.DEFAULT_STEPS[method], EXPORT.seed)
+    shipped_row = reported[f"{method} (shipped float32)"]
+    restorer = pipeline_restorer(pipe, export_shipped.evaluation_steps(pipe), EXPORT.seed)
     restored, _ = evaluate_restorer(method, restorer, evaluation_set, frechet=False)
     identity, _ = evaluate_restorer("input", identity_restorer, evaluation_set, frechet=False)
     assert abs(identity["psnr"] - float(reported["degraded input"]["psnr"])) < 0.01
     # the card rounds to 0.01 dB; the rest allows for float differences between torch builds
     assert abs(restored["psnr"] - float(shipped_row["psnr"])) < 0.06, (restored, shipped_row)
     assert abs(restored["ssim"] - float(shipped_row["ssim"])) < 0.002, (restored, shipped_row)
+
+
+@pytest.mark.skipif(not shipped, reason="no pipelines shipped under pipelines/")
+@pytest.mark.parametrize("folder", shipped, ids=[p.name for p in shipped])
+def test_shipped_pipeline_has_float32_weights_and_an_fp16_variant(folder):
+    """The default weights are float32; ``variant="fp16"`` loads the same values in float16 (the float32 ones are
+    their lossless upcast), with the concrete class as with ``load_pipeline``."""
+    default = load_pipeline(str(folder))
+    half = type(default).from_pretrained(folder, variant="fp16", torch_dtype=torch.float16)
+    assert type(half) is type(default)
+    for name in ("unet", "mean_net"):
+        full, low = getattr(default, name, None), getattr(half, name, None)
+        if full is None:
+            continue
+        assert (folder / name / "diffusion_pytorch_model.fp16.safetensors").is_file()
+        full_state, low_state = full.state_dict(), low.state_dict()
+        assert {t.dtype for t in full_state.values()} == {torch.float32}
+        assert {t.dtype for t in low_state.values()} == {torch.float16}
+        assert all(torch.equal(full_state[key], low_state[key].float()) for key in full_state)
+
+
+def test_export_writes_float32_weights_and_an_fp16_variant(tmp_path):
+    pipe = NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork())
+    export_shipped.save_shipped(pipe, tmp_path / "nadb-jpeg10")
+    for name in ("unet", "mean_net"):
+        files = sorted(p.name for p in (tmp_path / "nadb-jpeg10" / name).glob("*.safetensors"))
+        assert files == ["diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors"]
+    loaded = load_pipeline(str(tmp_path / "nadb-jpeg10"))
+    assert all(torch.equal(a, b) for a, b in zip(pipe.unet.parameters(), loaded.unet.parameters(), strict=True))
+    half = load_pipeline(str(tmp_path / "nadb-jpeg10"), variant="fp16", torch_dtype=torch.float16)
+    assert (
+        next(half.mean_net.parameters()).dtype == torch.float16 and next(pipe.unet.parameters()).dtype == torch.float32
+    )
+    expected = [p.half() for p in pipe.unet.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(expected, half.unet.parameters(), strict=True))

@@ -78,6 +78,7 @@ def pipelines_root(tmp_path_factory) -> Path:
     I2SBPipeline(create_bridge_unet(16), I2SBScheduler()).save_pretrained(root / "i2sb-inpaint-center")
     (root / "notes").mkdir()  # not <method>-<task>: skipped
     (root / "nadb-not-a-task").mkdir()  # unknown degradation: skipped
+    (root / "nadb-not-a-task" / "model_index.json").write_text("{}")
     (root / "i2sb-jpeg5").mkdir()  # no model_index.json: skipped
     return root
 
@@ -101,9 +102,10 @@ def app(pipelines_root):
 def test_discovery_follows_the_folder_contract(app, pipelines_root):
     catalogue = app.discover_pipelines()
     assert set(catalogue) == EXPECTED
-    assert catalogue[("jpeg10", "ibmd")].fixed_steps and catalogue[("jpeg10", "ibmd")].student_steps == 1
-    assert catalogue[("jpeg10", "nadb")].class_name == "NADBPipeline"
+    assert catalogue[("jpeg10", "ibmd")].method.is_student and not catalogue[("jpeg10", "nadb")].method.is_student
+    assert catalogue[("jpeg10", "nadb")].location == str(pipelines_root / "nadb-jpeg10")
     assert app.pipelines_dir() == pipelines_root.resolve()
+    assert app._default_method(["i2sb", "nadb", "ibmd"]) == "ibmd" and app._default_method(["i2sb", "nadb"]) == "nadb"
     assert app.discover_pipelines(pipelines_root / "missing") == {}
 
 

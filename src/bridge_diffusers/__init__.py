@@ -5,21 +5,42 @@ Every component module is imported eagerly: diffusers only loads third-party com
 ``model_index.json`` by their module path) whose modules are already imported.
 """
 
-from . import models, pipelines, schedulers
+from . import methods, models, pipelines, schedulers
+from .methods import METHODS, BridgeMethod, get_method, method_of
 from .models import UNET_PRESETS, MeanNetwork, create_bridge_unet, expand_input_channels, unet_forward
-from .pipelines import BridgePipelineOutput, I2SBPipeline, IBMDPipeline, NADBPipeline
-from .schedulers import BridgeScheduler, BridgeSchedulerOutput, I2SBScheduler, IBMDScheduler, NADBScheduler
+from .pipelines import (
+    BridgePipeline,
+    BridgePipelineOutput,
+    I2SBPipeline,
+    IBMDDegradedInputPipeline,
+    IBMDPipeline,
+    NADBPipeline,
+    load_pipeline,
+)
+from .schedulers import (
+    BridgeInputs,
+    BridgeScheduler,
+    BridgeSchedulerOutput,
+    I2SBScheduler,
+    IBMDScheduler,
+    NADBScheduler,
+)
 
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "METHODS",
     "UNET_PRESETS",
+    "BridgeInputs",
+    "BridgeMethod",
+    "BridgePipeline",
     "BridgePipelineOutput",
     "BridgeScheduler",
     "BridgeSchedulerOutput",
     "I2SBPipeline",
     "I2SBScheduler",
+    "IBMDDegradedInputPipeline",
     "IBMDPipeline",
     "IBMDScheduler",
     "MeanNetwork",
@@ -28,6 +49,10 @@ __all__ = [
     "__version__",
     "create_bridge_unet",
     "expand_input_channels",
+    "get_method",
+    "load_pipeline",
+    "method_of",
+    "methods",
     "models",
     "pipelines",
     "schedulers",

@@ -11,16 +11,16 @@ beat, run with the same knowledge of the corruption a classical method would hav
 
 * ``blur-uni``, ``blur-gauss`` (and their ``-per-channel`` variants): Wiener deconvolution with a white prior, i.e.
   Tikhonov-regularised least squares, solved exactly in the SVD basis of the operator the degradation applies
-  (:func:`wiener_deblur`). :func:`richardson_lucy` is an iterative alternative for the per-channel variants that
-  keeps the result non-negative.
+  (:func:`wiener_deblur`).
 * ``sr4x-pool``, ``sr4x-bicubic``: the low-resolution image is read back from its nearest-neighbour enlargement
   (block means) and enlarged again with bicubic interpolation (:func:`super_resolve`).
-* ``jpeg5``, ``jpeg10`` (and their ``-pillow`` variants): no restoration, the decoded JPEG itself; a light Gaussian
-  deblocking filter can be switched on (:func:`gaussian_deblock`).
+* ``jpeg5``, ``jpeg10`` (and their ``-pillow`` variants): no restoration, the decoded JPEG itself.
 * ``inpaint-center``, ``inpaint-freeform1020``, ``inpaint-freeform2030``: harmonic fill, the hole is the solution
   of Laplace's equation with the known pixels around it as boundary values (:func:`harmonic_inpaint`).
 
-Images are float tensors of shape ``(B, C, H, W)`` in ``[-1, 1]`` as everywhere in this package.
+Images are float tensors of shape ``(B, C, H, W)`` in ``[-1, 1]`` as everywhere in this package. Each function
+has the options of its method (the Tikhonov weight of :func:`wiener_deblur`, the cubic kernel of
+:func:`super_resolve`); :func:`classical_restore` runs them with the defaults on a task's operator.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .degradations import (
 from .degradations.base import compute_dtype
 from .degradations.blur import BlurKernel, SingularLayout
 from .degradations.superresolution import keys_cubic
+from .imaging import to_signed_range, to_unit_range
 
 
 __all__ = [
@@ -54,9 +55,7 @@ __all__ = [
     "bicubic_upsample",
     "bicubic_upsampling_matrix",
     "classical_restore",
-    "gaussian_deblock",
     "harmonic_inpaint",
-    "richardson_lucy",
     "super_resolve",
     "wiener_deblur",
     "wiener_deconvolve",
@@ -106,10 +105,6 @@ WIENER_REGULARIZATION_8BIT = 1e-3
 #: Only ``a = -0.5`` reproduces linear ramps exactly; ``-0.75`` leaves a ripple of period ``factor`` and amplitude
 #: 0.164 times the ramp's slope per pixel (at ``factor = 4``).
 BICUBIC_A = -0.75
-
-# Richardson-Lucy divides by the re-blurred estimate, which is zero on black regions (and can dip below zero
-# because the official operator is rebuilt from a truncated SVD); the ratio is taken against at least this value.
-_RL_FLOOR = 1e-6
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -227,12 +222,6 @@ def wiener_deconvolve(
     return _tikhonov_from_svd(observed, _svd_with_rank_cutoff(rows), _svd_with_rank_cutoff(cols), regularization)
 
 
-@functools.lru_cache(maxsize=32)
-def _blur_svd(size: int, kernel: BlurKernel, ddrm_compat: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    # The float64 CPU matrix of the degradation itself, so the baseline inverts exactly the operator applied.
-    return _svd_with_rank_cutoff(blur_matrix(size, kernel, ddrm_compat, dtype=torch.float64))
-
-
 def wiener_deblur(
     degraded: torch.Tensor,
     kernel: BlurKernel,
@@ -277,7 +266,7 @@ def wiener_deblur(
     Blur(kernel, ddrm_compat, singular_layout)  # validates the setting
     regularization = _check_regularization(regularization)
     channels, height, width = degraded.shape[-3:]
-    observed01 = (degraded + 1) / 2
+    observed01 = to_unit_range(degraded, clamp=False)
     if singular_layout == "tiled":
         dtype = compute_dtype(degraded.dtype)
         svd = ddrm_blur_svd(height, width, kernel, channels, degraded.device, dtype)
@@ -285,65 +274,10 @@ def wiener_deblur(
             observed01.to(dtype), svd.u_rows, svd.u_cols, svd.v_rows, svd.v_cols, svd.singular_values, regularization
         )
     else:
-        rows_svd = _blur_svd(height, kernel, bool(ddrm_compat))
-        cols_svd = _blur_svd(width, kernel, bool(ddrm_compat))
-        restored01 = _tikhonov_from_svd(observed01, rows_svd, cols_svd, regularization)
-    return (restored01 * 2 - 1).clamp(-1, 1).to(degraded.dtype)
-
-
-def richardson_lucy(
-    degraded: torch.Tensor, kernel: BlurKernel, iterations: int = 100, ddrm_compat: bool = True
-) -> torch.Tensor:
-    """Richardson-Lucy deconvolution of the ``blur-uni-per-channel`` / ``blur-gauss-per-channel`` tasks.
-
-    The multiplicative update ``x <- x * H^T(y / H x) / H^T 1`` (maximum likelihood under Poisson noise) on
-    ``[0, 1]`` images, with ``H`` the separable operator of :func:`~bridge_diffusers.degradations.blur_matrix`;
-    dividing by ``H^T 1`` accounts for the operator's gain below 1 (zero padding, DDRM's missing tap). It starts
-    from a flat image of the observation's mean brightness divided by the operator's mean gain and is projected
-    onto ``x >= 0`` after every step. The iteration count is the regularisation (stop early on noisy inputs).
-
-    The update needs an operator that maps non-negative images to non-negative ones, as a convolution does. The
-    official ``tiled`` operator of ``blur-uni`` / ``blur-gauss`` does not (it mixes singular values across
-    channels and frequencies): the iteration diverges on its outputs, so restore those with :func:`wiener_deblur`.
-
-    The non-negativity constraint recovers part of the operator's null space, which the linear
-    :func:`wiener_deblur` cannot: on the 30 noiseless 64x64 crops of :data:`WIENER_REGULARIZATION`, blur-uni reaches
-    31.23 / 32.50 / 34.08 dB after 30 / 100 / 500 iterations (Wiener: 32.62 dB) and blur-gauss 36.54 / 37.81 /
-    39.76 dB (Wiener: 37.25 dB), at the cost of two separable products per iteration.
-
-    Args:
-        degraded (`torch.Tensor` of shape `(B, C, H, W)`):
-            Blurred images, nominally in ``[-1, 1]``.
-        kernel (`str`):
-            ``"uniform"`` (``blur-uni-per-channel``) or ``"gaussian"`` (``blur-gauss-per-channel``).
-        iterations (`int`, *optional*, defaults to `100`):
-            Number of updates, ``>= 0`` (``0`` returns the flat starting image).
-        ddrm_compat (`bool`, *optional*, defaults to `True`):
-            The operator setting of :class:`~bridge_diffusers.degradations.Blur` that made ``degraded``.
-
-    Returns:
-        `torch.Tensor` of shape `(B, C, H, W)`: the restorations in ``[-1, 1]`` (clamped), ``degraded``'s dtype.
-    """
-    _check_images(degraded)
-    Blur(kernel, ddrm_compat, singular_layout="per_channel")  # validates the setting
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"`iterations` must be an integer >= 0, got {iterations!r}.")
-    dtype, device = compute_dtype(degraded.dtype), degraded.device
-    height, width = degraded.shape[-2:]
-    rows = blur_matrix(height, kernel, bool(ddrm_compat), device, dtype)
-    cols = blur_matrix(width, kernel, bool(ddrm_compat), device, dtype)
-
-    observed = ((degraded.to(dtype) + 1) / 2).clamp_min(0)
-    # H^T 1 per pixel: the weight each input pixel has in the observation; it vanishes nowhere for these kernels.
-    sensitivity = (rows.sum(0)[:, None] * cols.sum(0)[None, :]).clamp_min(_RL_FLOOR)
-    mean_gain = sensitivity.mean()
-    estimate = observed.mean(dim=(-2, -1), keepdim=True).expand_as(observed) / mean_gain
-    for _ in range(iterations):
-        ratio = observed / (rows @ estimate @ cols.T).clamp_min(_RL_FLOOR)
-        # The official matrices have small negative entries (about -3e-3, left by the SVD truncation), so the
-        # back-projection can dip below zero; projecting onto x >= 0 keeps the multiplicative update well defined.
-        estimate = (estimate * (rows.T @ ratio @ cols) / sensitivity).clamp_min(0)
-    return (estimate * 2 - 1).clamp(-1, 1).to(degraded.dtype)
+        # The float64 matrices of the degradation itself, so the baseline inverts exactly the operator applied.
+        rows, cols = (blur_matrix(size, kernel, bool(ddrm_compat), dtype=torch.float64) for size in (height, width))
+        restored01 = wiener_deconvolve(observed01, rows, cols, regularization)
+    return to_signed_range(restored01).clamp(-1, 1).to(degraded.dtype)
 
 
 # ------------------------------------------------------------------------------------------------ super-resolution
@@ -446,38 +380,6 @@ def super_resolve(degraded: torch.Tensor, factor: int = 4, a: float = BICUBIC_A)
     return bicubic_upsample(low, factor, a).clamp(-1, 1).to(degraded.dtype)
 
 
-# ------------------------------------------------------------------------------------------------ JPEG
-def gaussian_deblock(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A light separable Gaussian low-pass filter that softens JPEG block edges (reflective borders).
-
-    Args:
-        images (`torch.Tensor` of shape `(B, C, H, W)`):
-            Decoded JPEG images in ``[-1, 1]``.
-        sigma (`float`):
-            Standard deviation in pixels, ``>= 0``; ``0`` returns the images unchanged. The kernel has
-            ``2 * ceil(3 * sigma) + 1`` taps, at most ``2 * min(H, W) - 1``.
-
-    Returns:
-        `torch.Tensor` of shape `(B, C, H, W)`: the filtered images in ``[-1, 1]`` (clamped), ``images``' dtype.
-    """
-    _check_images(images, "images")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"`sigma` must be a finite number >= 0, got {sigma!r}.")
-    if sigma == 0:
-        return images.clone()
-    dtype = compute_dtype(images.dtype)
-    batch, channels, height, width = images.shape
-    # Reflective padding needs the pad to be shorter than the image.
-    radius = min(math.ceil(3 * sigma), height - 1, width - 1)
-    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=dtype)
-    taps = torch.exp(-(offsets**2) / (2 * sigma**2))
-    taps = taps / taps.sum()
-    planes = images.to(dtype).reshape(batch * channels, 1, height, width)
-    planes = F.conv2d(F.pad(planes, (radius, radius, 0, 0), mode="reflect"), taps.view(1, 1, 1, -1))
-    planes = F.conv2d(F.pad(planes, (0, 0, radius, radius), mode="reflect"), taps.view(1, 1, -1, 1))
-    return planes.reshape(batch, channels, height, width).clamp(-1, 1).to(images.dtype)
-
-
 # ------------------------------------------------------------------------------------------------ inpainting
 def _neighbour_sum(planes: torch.Tensor) -> torch.Tensor:
     """Sum of the 4-neighbours of every pixel, those outside the image counting as zero."""
@@ -578,15 +480,9 @@ def classical_restore(
     degraded: torch.Tensor,
     *,
     mask: torch.Tensor | None = None,
-    regularization: float = WIENER_REGULARIZATION,
-    ddrm_compat: bool = True,
-    singular_layout: SingularLayout | None = None,
-    bicubic_a: float = BICUBIC_A,
-    deblock_sigma: float = 0.0,
 ) -> torch.Tensor:
-    """Restore a batch degraded by ``task`` with the classical method of :data:`CLASSICAL_METHODS`.
-
-    Options that do not concern ``task`` are ignored, so one set of options can serve every task of a benchmark.
+    """Restore a batch degraded by ``task`` with the classical method of :data:`CLASSICAL_METHODS`, with its
+    default options and the exact operator of the task.
 
     Args:
         task (`str`):
@@ -597,28 +493,14 @@ def classical_restore(
         mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*):
             Inpainting tasks: ``1`` on the hole. Required for the free-form tasks; ``inpaint-center`` defaults to
             the official centre box.
-        regularization (`float`, *optional*, defaults to `WIENER_REGULARIZATION` (``1e-6``)):
-            Blur tasks: the Tikhonov weight of :func:`wiener_deblur` (use ``WIENER_REGULARIZATION_8BIT`` for
-            8-bit inputs).
-        ddrm_compat (`bool`, *optional*, defaults to `True`):
-            Blur tasks: the operator setting that made ``degraded`` (the registered tasks use ``True``).
-        singular_layout (`str`, *optional*):
-            Blur tasks: ``"tiled"`` or ``"per_channel"``, the operator setting that made ``degraded``; defaults to
-            the task's (``"tiled"`` for ``blur-uni`` / ``blur-gauss``, ``"per_channel"`` for their
-            ``-per-channel`` variants).
-        bicubic_a (`float`, *optional*, defaults to `BICUBIC_A` (``-0.75``)):
-            Super-resolution tasks: the cubic kernel's parameter of :func:`bicubic_upsample`.
-        deblock_sigma (`float`, *optional*, defaults to `0.0`):
-            JPEG tasks: the standard deviation of :func:`gaussian_deblock` in pixels; ``0`` returns the decoded
-            JPEG unchanged (the documented baseline).
 
     Returns:
         `torch.Tensor` of shape `(B, C, H, W)`: the restorations in ``[-1, 1]`` (clamped), ``degraded``'s dtype
         and device.
 
     Raises:
-        ValueError: for an unknown or unsupported task (the message lists the supported ones), a malformed batch
-            or option, or a free-form inpainting task without ``mask``.
+        ValueError: for an unknown or unsupported task (the message lists the supported ones), a malformed batch,
+            or a free-form inpainting task without ``mask``.
     """
     supported = ", ".join(CLASSICAL_METHODS)
     if not isinstance(task, str):
@@ -632,13 +514,13 @@ def classical_restore(
     _check_images(degraded)
 
     if isinstance(operator, Blur):
-        layout = operator.singular_layout if singular_layout is None else singular_layout
-        return wiener_deblur(degraded, operator.kernel, regularization, ddrm_compat, layout)
+        layout = operator.singular_layout
+        return wiener_deblur(degraded, operator.kernel, ddrm_compat=operator.ddrm_compat, singular_layout=layout)
     if isinstance(operator, SuperResolution):
-        return super_resolve(degraded, operator.factor, bicubic_a)
+        return super_resolve(degraded, operator.factor)
     if isinstance(operator, JPEGCompression):
-        # No restoration by default: the decoded JPEG is the reference a learned method must improve on.
-        return gaussian_deblock(degraded, deblock_sigma)
+        # No restoration: the decoded JPEG is the reference a learned method must improve on.
+        return degraded.clone()
     if isinstance(operator, Inpainting):
         if mask is None:
             if operator.mask_generator is not None:

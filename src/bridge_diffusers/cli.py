@@ -1,18 +1,19 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""The ``bridge-diffusers`` command line: restore, degrade, evaluate and train.
+"""The ``bridge-diffusers`` command line: degrade, restore, evaluate, diagnose and showcase.
 
-bridge-diffusers restore photo.png --pipeline out/nadb-jpeg10 --steps 10 -o restored/
 bridge-diffusers degrade photo.png --task jpeg10 -o degraded/
+bridge-diffusers restore degraded/ --task jpeg10 --method nadb -o restored/      (a pipeline of the catalogue)
+bridge-diffusers restore photo.png --pipeline out/nadb-jpeg10 --steps 10 -o restored/
 bridge-diffusers evaluate --pipeline out/i2sb --pipeline out/nadb --task blur-uni --nfe 1 10 100 -o eval/
-bridge-diffusers train nadb --task jpeg10 --output_dir out/nadb      (same flags as training/train_nadb.py)
 bridge-diffusers showcase -o showcase/      (held-out photos through every shipped pipeline, side by side)
+
+Training is ``accelerate launch training/train_<method>.py`` (see the README).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+
+from .imaging import signed_to_image, to_signed_range
+from .methods import METHODS
 
 
 __all__ = ["main"]
@@ -52,78 +56,64 @@ def _open_image(path: Path) -> PIL.Image.Image:
         raise SystemExit(f"error: cannot read {path} as an image: {error}") from None
 
 
-def _to_minus_one_one(image: PIL.Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-
-
-def _save(tensor: torch.Tensor, path: Path) -> None:
+def _save(image: torch.Tensor, path: Path) -> None:
     """Saves (1, C, H, W) in [-1, 1] as a lossless PNG."""
-    array = np.round(((tensor[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    PIL.Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
+    signed_to_image(image).save(path)
 
 
 # ------------------------------------------------------------------------------------------- commands
 def cmd_degrade(args: argparse.Namespace) -> None:
     from .degradations import get_degradation
+    from .pipelines import images_to_tensor
 
     degradation = get_degradation(args.task)
     for index, path in enumerate(_expand_inputs(args.inputs)):
-        image = _to_minus_one_one(_open_image(path))
+        image = to_signed_range(images_to_tensor(_open_image(path)))
         out = degradation(image, generator=torch.Generator().manual_seed(args.seed + index))
         _save(out.degraded, Path(args.output) / f"{path.stem}.png")
         if out.mask is not None:
-            _save(out.mask * 2 - 1, Path(args.output) / f"{path.stem}_mask.png")
+            _save(to_signed_range(out.mask), Path(args.output) / f"{path.stem}_mask.png")
         print(f"{path} -> {Path(args.output) / f'{path.stem}.png'}")
 
 
-def default_pipeline_dir() -> Path:
-    """Where shipped pipelines live: ``$BRIDGE_DIFFUSERS_PIPELINES_DIR`` or the repository's ``pipelines/``."""
-    env = os.environ.get("BRIDGE_DIFFUSERS_PIPELINES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "pipelines"
+def _pipeline_location(args: argparse.Namespace) -> str:
+    """``--pipeline`` as given, else the ``<method>-<task>`` pipeline of the catalogue."""
+    from .catalogue import find_pipeline
 
-
-def resolve_pipeline(pipeline: str | None, method: str, task: str | None) -> str:
-    """``--pipeline`` as given, else the shipped ``<method>-<task>`` pipeline."""
-    if pipeline:
-        return pipeline
-    if not task:
+    if args.pipeline:
+        return args.pipeline
+    if not args.task:
         raise SystemExit("error: pass --pipeline PATH_OR_REPO, or --task (and --method) to use a shipped pipeline")
-    folder = default_pipeline_dir() / f"{method}-{task}"
-    if not (folder / "model_index.json").is_file():
-        shipped = sorted(p.name for p in default_pipeline_dir().glob("*") if (p / "model_index.json").is_file())
-        raise SystemExit(f"error: no shipped pipeline {folder.name!r} (shipped: {shipped or 'none'}); pass --pipeline")
-    return str(folder)
+    try:
+        return find_pipeline(args.method, args.task).location
+    except ValueError as error:
+        raise SystemExit(f"error: {error}; pass --pipeline") from None
 
 
 def cmd_restore(args: argparse.Namespace) -> None:
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
-    from .pipelines import images_to_tensor, load_pipeline
+    from .pipelines import images_to_tensor, load_pipeline, mask_to_tensor
     from .tiling import restore_tiled
 
     state = PartialState()  # one process, or one per process under `accelerate launch`
-    pipe = load_pipeline(resolve_pipeline(args.pipeline, args.method, args.task)).to(state.device)
+    pipe = load_pipeline(_pipeline_location(args)).to(state.device)
     pipe.set_progress_bar_config(disable=True)
-    mask = PIL.Image.open(args.mask).convert("L") if args.mask else None
-    steps = {} if args.steps is None else {"num_inference_steps": args.steps}
     paths = _expand_inputs(args.inputs)
     with state.split_between_processes(list(enumerate(paths))) as mine:
         for index, path in tqdm(mine, desc="restoring", disable=not state.is_local_main_process or len(mine) < 2):
-            image = images_to_tensor(_open_image(path))
-            seed = args.seed + index
+            image = to_signed_range(images_to_tensor(_open_image(path)))
+            mask = mask_to_tensor(PIL.Image.open(args.mask), 1, image.shape[-2:]) if args.mask else None
+            generator = torch.Generator().manual_seed(args.seed + index)  # one stream for all tiles of the image
 
-            def restore(tile: torch.Tensor, tile_mask=None, seed=seed) -> torch.Tensor:
-                generator = torch.Generator().manual_seed(seed)
-                return pipe(tile, mask=tile_mask, generator=generator, output_type="pt", **steps).images
+            def restore(tile, tile_mask, generator=generator):
+                return pipe.restore(tile, tile_mask, args.steps, generator)
 
-            if max(image.shape[-2:]) > args.tile_size and mask is None:
-                restored = restore_tiled(restore, image, args.tile_size, args.tile_overlap)
-            else:
-                restored = restore(image, mask)
+            restored = restore_tiled(restore, image, args.tile_size, args.tile_overlap, mask)
             target = Path(args.output) / f"{path.stem}.png"
-            _save(restored * 2 - 1, target)
+            _save(restored, target)
             print(f"{path} -> {target}")
 
 
@@ -131,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluation import evaluate_pipelines, make_evaluation_set, plot_metric_curves, save_image_grid, write_table
 
     evaluation_set = make_evaluation_set(
-        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale, photos=args.photo_dir
     )
     print(f"evaluation set: {evaluation_set.description}, task {args.task}")
     rows, restorations = evaluate_pipelines(
@@ -148,30 +138,30 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_diagnose(args: argparse.Namespace) -> None:
     """NADB's endpoint-underfitting analysis: output-to-target variance ratio and cosine along t, per pipeline."""
     from .evaluation import make_evaluation_set
+    from .methods import method_of
     from .metrics import bridge_diagnostics, plot_endpoint_diagnostics
-    from .models.bridge_unet import unet_forward
-    from .pipelines import NADBPipeline, load_pipeline
+    from .pipelines import load_pipeline
 
     evaluation_set = make_evaluation_set(
-        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale
+        args.task, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale, photos=args.photo_dir
     )
+    degraded, mask = evaluation_set.degraded.clamp(-1, 1), evaluation_set.mask
     results = {}
     for path in args.pipeline:
         pipe = load_pipeline(path)
-        scheduler, unet = pipe.scheduler, pipe.unet.eval()
-        degraded = evaluation_set.degraded.clamp(-1, 1)
-        with torch.no_grad():
-            endpoint = pipe.mean_net(degraded) if isinstance(pipe, NADBPipeline) and pipe.mean_net else degraded
-        condition = degraded if pipe.cond_x1 else None
+        pipe.unet.eval()
+        scheduler = pipe.scheduler
+        with torch.no_grad():  # where the pipeline starts its bridge, and what its network sees besides x_t
+            endpoint, condition = pipe.prepare_endpoint(degraded, mask, torch.Generator().manual_seed(args.seed))
         low, high = scheduler.clean_index, scheduler.endpoint_index
         # dense near the clean end, where underfitting shows, and uniform elsewhere
         grid = sorted({round(float(v)) for v in np.geomspace(max(low, 1), high, args.points)} | {high})
 
-        def model_fn(x_t, timesteps, unet=unet, scheduler=scheduler, condition=condition):
+        def model_fn(x_t, timesteps, pipe=pipe, condition=condition):
             with torch.no_grad():
-                return unet_forward(unet, x_t, scheduler.model_time(timesteps), condition=condition)
+                return pipe.model_output(x_t, timesteps, condition)
 
-        name = f"{type(pipe).__name__.removesuffix('Pipeline')} ({Path(path).name})"
+        name = f"{method_of(pipe).title} ({Path(path).name})"
         results[name] = bridge_diagnostics(
             scheduler, model_fn, evaluation_set.clean, endpoint, grid, torch.Generator().manual_seed(args.seed)
         )
@@ -182,27 +172,17 @@ def cmd_diagnose(args: argparse.Namespace) -> None:
     print(f"wrote {output} and {output.with_suffix('.json')}")
 
 
-def cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
-    if args.method == "ibmd":
-        from .training.ibmd_trainer import main as distil
-
-        distil(rest)
-    else:
-        from .training.trainer import main as train
-
-        train(args.method, rest)
-
-
 def cmd_showcase(args: argparse.Namespace) -> None:
+    from .catalogue import shipped_pipelines_dir
     from .evaluation import markdown_table
-    from .showcase import SHOWCASE_PHOTOS, load_showcase_photos, run_showcase
+    from .showcase import load_showcase_photos, run_showcase
 
     try:
-        photos = load_showcase_photos(args.photos or SHOWCASE_PHOTOS, args.scale)
-        steps = {method: args.steps for method in ("i2sb", "nadb")} if args.steps else None
+        photos = load_showcase_photos(args.photos, args.scale, args.photo_dir)
         began = time.perf_counter()
-        rows = run_showcase(args.output, default_pipeline_dir(), args.tasks, args.methods, photos, steps, args.seed)
-    except ValueError as error:
+        rows = run_showcase(args.output, shipped_pipelines_dir(), args.tasks, args.methods, photos, args.steps,
+                            args.seed)  # fmt: skip
+    except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
     sizes = ", ".join(f"{p.name} {p.image.shape[-1]}x{p.image.shape[-2]}" for p in photos)
     held_out = "" if args.photos else " (held out from the shipped pipelines' training)"
@@ -212,6 +192,11 @@ def cmd_showcase(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------------------------- parser
+PHOTO_DIR_HELP = (
+    "photo folder split into training and held-out photos (default: $BRIDGE_DIFFUSERS_PHOTOS_DIR or photos)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bridge-diffusers", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -225,12 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="restore images with a pipeline")
     restore.add_argument("inputs", nargs="+", help="image files or folders")
     restore.add_argument("--pipeline", default=None, help="a saved pipeline folder or a Hub repo id")
-    restore.add_argument("--task", default=None, help="with no --pipeline: use the shipped <method>-<task> pipeline")
-    restore.add_argument("--method", choices=("nadb", "ibmd", "i2sb"), default="nadb")
+    restore.add_argument("--task", default=None, help="with no --pipeline: the catalogue's <method>-<task> pipeline")
+    restore.add_argument("--method", choices=list(METHODS), default="nadb")
     restore.add_argument("--tile_size", type=int, default=512, help="restore larger images tile by tile")
     restore.add_argument("--tile_overlap", type=int, default=64)
     restore.add_argument("--steps", type=int, default=None, help="NFE (default: the pipeline's)")
-    restore.add_argument("--mask", default=None, help="inpainting mask image (white = missing)")
+    restore.add_argument("--mask", default=None, help="inpainting mask image (white = missing), for every input")
     restore.add_argument("-o", "--output", default="restored", help="output folder (PNG)")
     restore.add_argument("--seed", type=int, default=0)
 
@@ -238,10 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pipeline", action="append", default=[], help="a pipeline to evaluate (repeatable)")
     evaluate.add_argument("--task", required=True)
     evaluate.add_argument("--nfe", type=int, nargs="+", default=[1, 10, 100])
-    evaluate.add_argument("--student_nfe", type=int, nargs="+", default=None, help="for IBMD students")
+    evaluate.add_argument("--student_nfe", type=int, nargs="+", default=None, help="for distilled students")
     evaluate.add_argument("--resolution", type=int, default=64)
     evaluate.add_argument("--crops_per_image", type=int, default=16)
     evaluate.add_argument("--scale", type=float, default=1.0, help="resize factor of the photos before cropping")
+    evaluate.add_argument("--photo_dir", default=None, help=PHOTO_DIR_HELP)
     evaluate.add_argument("--batch_size", type=int, default=16)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no_fd", action="store_true", help="skip the Frechet distance")
@@ -249,37 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-o", "--output_dir", default="eval")
 
     diagnose = commands.add_parser("diagnose", help="endpoint-underfitting diagnostics (NADB paper), as a PNG")
-    diagnose.add_argument("--pipeline", action="append", required=True, help="an I2SB or NADB pipeline (repeatable)")
+    diagnose.add_argument("--pipeline", action="append", required=True, help="a bridge pipeline (repeatable)")
     diagnose.add_argument("--task", required=True)
     diagnose.add_argument("--points", type=int, default=24, help="times evaluated (log-spaced)")
     diagnose.add_argument("--resolution", type=int, default=64)
     diagnose.add_argument("--crops_per_image", type=int, default=16)
     diagnose.add_argument("--scale", type=float, default=1.0, help="resize factor of the photos before cropping")
+    diagnose.add_argument("--photo_dir", default=None, help=PHOTO_DIR_HELP)
     diagnose.add_argument("--seed", type=int, default=0)
     diagnose.add_argument("-o", "--output", default="diagnostics.png")
 
     showcase = commands.add_parser("showcase", help="restore held-out photos with every shipped pipeline")
-    showcase.add_argument("--photos", nargs="+", default=None, help="corpus names or files (default: 2 held out)")
+    showcase.add_argument("--photos", nargs="+", default=None, help="photo names or files (default: 2 held out)")
+    showcase.add_argument("--photo_dir", default=None, help=PHOTO_DIR_HELP)
     showcase.add_argument("--tasks", nargs="+", default=None, help="default: every shipped task")
-    showcase.add_argument("--methods", nargs="+", default=None, choices=("i2sb", "nadb", "ibmd"))
-    showcase.add_argument("--steps", type=int, default=None, help="I2SB/NADB steps (default: the pipeline's)")
+    showcase.add_argument("--methods", nargs="+", default=None, choices=list(METHODS))
+    showcase.add_argument("--steps", type=int, default=None, help="bridge steps (default: the pipeline's)")
     showcase.add_argument("--scale", type=float, default=0.3, help="resize factor of the photos")
     showcase.add_argument("--seed", type=int, default=0)
     showcase.add_argument("-o", "--output", default="showcase", help="output folder (PNG)")
-
-    train = commands.add_parser("train", help="train (i2sb, nadb) or distil (ibmd); see train_<method>.py --help")
-    train.add_argument("method", choices=("i2sb", "nadb", "ibmd"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if argv[:1] == ["train"]:
-        args, rest = parser.parse_known_args(argv)
-        cmd_train(args, rest)
-        return
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     commands = {
         "degrade": cmd_degrade,
         "restore": cmd_restore,

@@ -30,13 +30,13 @@ import torch
 from diffusers import UNet2DModel
 from huggingface_hub import ModelCard, ModelCardData
 
+from .methods import get_method
 from .models.bridge_unet import adm_unet_config
 from .models.mean_net import OFFICIAL_MEAN_NET_TIME, MeanNetwork
 from .pipelines.pipeline_i2sb import I2SBPipeline
 from .pipelines.pipeline_nadb import NADBPipeline
 from .schedulers.scheduling_i2sb import I2SBScheduler
 from .schedulers.scheduling_nadb import NADBScheduler
-from .training.model_card import METHOD_DESCRIPTIONS
 
 
 __all__ = [
@@ -735,7 +735,11 @@ _LICENCES = {
     },
 }
 _REPOSITORIES = {"i2sb": I2SB_REPOSITORY, "nadb": NADB_REPOSITORY}
-_PIPELINES = {"i2sb": "I2SBPipeline", "nadb": "NADBPipeline"}
+# What a user of the converted weights must know about the official sampler they came from.
+_SAMPLER_NOTES = {
+    "nadb": "\nThe official NADB sampler evaluates the bridge with its raw weights (its two EMA context managers are "
+    "joined with `and`, which enters only the second). Convert with `--no-use_ema` to reproduce its samples.\n",
+}
 
 
 def _architecture_line(arch: ADMArchitecture, num_head_channels: int) -> str:
@@ -754,23 +758,19 @@ def _card_text(info: ConversionInfo, data: ModelCardData, size: int) -> str:
     files = "\n".join(f"| `{path.name}` | {role} |" for role, path in info.files.items())
     settings = "\n".join(f"| `{name}` | `{s.value}` | {s.source} |" for name, s in info.settings.items())
     task = info.task or "the run's task"
-    nadb_note = (
-        "\nThe official NADB sampler evaluates the bridge with its raw weights (its two EMA context managers are "
-        "joined with `and`, which enters only the second). Convert with `--no-use_ema` to reproduce its samples.\n"
-        if info.method == "nadb"
-        else ""
-    )
+    sampler_note = _SAMPLER_NOTES.get(info.method, "")
+    pipeline_class = get_method(info.method).pipeline_class.__name__
     return f"""---
 {data.to_yaml()}
 ---
 
 # {info.method.upper()} `{task}`: the official weights, converted
 
-{METHOD_DESCRIPTIONS[info.method]}
+{get_method(info.method).description}
 
 Converted from the official release ({_REPOSITORIES[info.method]}) with `bridge_diffusers.conversion`: the
 `UNet2DModel` computes what the official guided-diffusion UNet computes. Weights taken: **{weights}**.
-{nadb_note}
+{sampler_note}
 ## Source
 
 | file | role |
@@ -786,9 +786,9 @@ Converted from the official release ({_REPOSITORIES[info.method]}) with `bridge_
 ## Use
 
 ```python
-from bridge_diffusers import {_PIPELINES[info.method]}
+from bridge_diffusers import {pipeline_class}
 
-pipe = {_PIPELINES[info.method]}.from_pretrained("<this folder>")
+pipe = {pipeline_class}.from_pretrained("<this folder>")
 restored = pipe(image=degraded_image, num_inference_steps=10).images[0]
 ```
 

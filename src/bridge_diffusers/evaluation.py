@@ -1,10 +1,11 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
 """Evaluating restorers on held-out photos: PSNR, SSIM, the offline Frechet distance and time per image.
 
-The evaluation set is made of fixed crops of the offline corpus's **validation** images (the split the training
-scripts use with the same seed), degraded with a fixed generator, so that every method and NFE sees the same
-inputs. ``fd_effnet_lite0`` is a Frechet distance on EfficientNet-Lite0 features, not FID: compare it only
-between rows of one table, and read it with its sample count.
+The evaluation set is made of fixed crops of the **held-out** photos of a photo folder (``photos/`` by default, split
+by :func:`~bridge_diffusers.data.split_photos` with the training scripts' seed), degraded with a fixed generator, so
+that every method and NFE sees the same inputs. A pipeline runs as a restorer through its ``restore`` method.
+``fd_effnet_lite0`` is a Frechet distance on EfficientNet-Lite0 features, not FID: compare it only between rows of
+one table, and read it with its sample count.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,8 +22,9 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .data import FixedCropDataset, offline_photo_split
+from .data import FixedCropDataset, split_photos
 from .degradations import get_degradation
+from .imaging import to_unit_range
 from .metrics import psnr, ssim
 
 
@@ -33,7 +34,6 @@ __all__ = [
     "evaluate_restorer",
     "make_evaluation_set",
     "mean_network_restorer",
-    "pipeline_degradation",
     "pipeline_restorer",
     "plot_metric_curves",
     "save_image_grid",
@@ -43,9 +43,6 @@ __all__ = [
 
 # (degraded (B, C, H, W) in [-1, 1], mask (B, 1, H, W) or None) -> restored (B, C, H, W) in [-1, 1]
 Restorer = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-# How scripts/export_shipped.py names the evaluation's degradation in a model card.
-_CARD_DEGRADATION = re.compile(r"degraded by `([^`]+)`")
 
 
 @dataclass
@@ -62,50 +59,37 @@ class EvaluationSet:
         return self.clean.shape[0]
 
 
-def pipeline_degradation(folder: str | os.PathLike) -> str | None:
-    """The degradation a saved pipeline was evaluated on, as its model card (``README.md``) names it.
-
-    ``scripts/export_shipped.py`` writes "degraded by `<name>`" in the card's Evaluation section. This is how the
-    shipped ``jpeg10`` / ``blur-uni`` pipelines, trained before those names became the official operators, say
-    they need ``jpeg10-pillow`` / ``blur-uni-per-channel``; demos degrade photos with it so that the input matches
-    what the model learnt.
-
-    Returns:
-        The registry name, or ``None`` if the folder has no card or its card names no degradation (fall back on
-        the ``<task>`` of a ``<method>-<task>`` folder).
-    """
-    card = Path(folder) / "README.md"
-    match = _CARD_DEGRADATION.search(card.read_text(encoding="utf-8")) if card.is_file() else None
-    return match[1] if match else None
-
-
 def make_evaluation_set(
     task: str,
     resolution: int = 64,
     crops_per_image: int = 16,
     seed: int = 0,
     validation_fraction: float = 0.25,
-    images: Sequence | None = None,
     scale: float = 1.0,
+    photos: str | os.PathLike | None = None,
 ) -> EvaluationSet:
     """Fixed crops of held-out photos, degraded by ``task`` with a generator seeded by ``seed``.
 
     Args:
-        task (`str`): a degradation name (``jpeg10``, ``blur-uni``, ``sr4x-pool``, ...).
+        task (`str`): a degradation name (``jpeg10``, ``blur-uni``, ``sr4x-pool``, ``inpaint-center``, ...).
         resolution (`int`): crop size in pixels.
-        crops_per_image (`int`): crops per validation image (placed on a grid over the whole photo).
+        crops_per_image (`int`): crops per held-out photo (placed on a grid over the whole photo).
         seed (`int`): the split seed (as ``--seed`` of the training scripts) and the degradation seed.
         validation_fraction (`float`): as ``--validation_fraction`` of the training scripts.
-        images (`Sequence`, *optional*): images to use instead of the corpus's validation split.
         scale (`float`): resize factor of the photos before cropping (as the training validation crops, the
             geometric middle of ``--scale_range``).
+        photos (*optional*): the photo folder that training splits (default ``photos/``, see
+            :func:`~bridge_diffusers.data.photos_dir`).
+
+    Returns:
+        The set; its description names the held-out photos, so a model card records what was held out.
     """
-    if images is None:
-        _, images = offline_photo_split(validation_fraction, seed=seed)
-    crops = FixedCropDataset(images, resolution, crops_per_image=crops_per_image, scale=scale)
+    _, held_out = split_photos(photos, validation_fraction, seed=seed)
+    crops = FixedCropDataset(held_out, resolution, crops_per_image=crops_per_image, scale=scale)
     clean = torch.stack([crops[i]["pixel_values"] for i in range(len(crops))])
     corrupted = get_degradation(task)(clean, generator=torch.Generator().manual_seed(seed))
-    description = f"{len(clean)} crops of {resolution}x{resolution} px from {crops.source_description} (held out)"
+    names = ", ".join(source.name for source in held_out)
+    description = f"{len(clean)} crops of {resolution}x{resolution} px from {len(held_out)} held-out photos ({names})"
     return EvaluationSet(clean, corrupted.degraded, corrupted.mask, task, description)
 
 
@@ -130,7 +114,7 @@ def score(
     restored: torch.Tensor, clean: torch.Tensor, frechet: bool = True, device: str | None = None
 ) -> dict[str, float]:
     """PSNR (dB, mean over images), SSIM and, if asked, ``fd_effnet_lite0`` (Ledoit-Wolf shrinkage, N reported)."""
-    restored01, clean01 = ((restored + 1) / 2).clamp(0, 1), ((clean + 1) / 2).clamp(0, 1)
+    restored01, clean01 = to_unit_range(restored), to_unit_range(clean)
     scores = {
         "psnr": float(psnr(restored01, clean01, reduction="mean")),
         "ssim": float(ssim(restored01, clean01, reduction="mean")),
@@ -162,15 +146,9 @@ def evaluate_restorer(
 
 
 def pipeline_restorer(pipe, num_inference_steps: int | None, seed: int = 0) -> Restorer:
-    """A bridge pipeline as a restorer (fixed seed, tensors in [-1, 1] in and out)."""
+    """``pipe.restore`` with one seeded generator for the whole set (the inputs clamped to [-1, 1], as an image)."""
     generator = torch.Generator().manual_seed(seed)
-
-    def restore(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        images01 = ((degraded + 1) / 2).clamp(0, 1)
-        out = pipe(images01, mask=mask, num_inference_steps=num_inference_steps, generator=generator, output_type="pt")
-        return out.images * 2 - 1
-
-    return restore
+    return lambda degraded, mask: pipe.restore(degraded.clamp(-1, 1), mask, num_inference_steps, generator)
 
 
 def mean_network_restorer(mean_net: torch.nn.Module) -> Restorer:
@@ -201,15 +179,16 @@ def evaluate_pipelines(
     log: Callable[[str], None] = print,
 ) -> tuple[list[dict], list[torch.Tensor]]:
     """The whole comparison on one evaluation set: the degraded input, the task's classical restoration (when
-    there is one), NADB's mean network alone, every I2SB / NADB pipeline at every NFE in ``nfes`` and every IBMD
-    student at ``student_nfes`` (default: its own number of steps; a degraded-input student takes one step only).
+    there is one), the mean network alone of the methods that have one (NADB), every bridge at every NFE in
+    ``nfes`` and every distilled student at ``student_nfes`` (default: its own number of steps), each NFE within
+    what the pipeline accepts (a degraded-input student takes one step only).
 
     Returns:
-        The table rows (see :func:`evaluate_restorer`; pipelines are named ``"<kind> (<folder>)"`` and add
-        ``nfe``) and the
-        restorations of every row, (N, C, H, W) in [-1, 1], in the same order.
+        The table rows (see :func:`evaluate_restorer`; pipelines are named ``"<method title> (<folder>)"`` and add
+        ``nfe``) and the restorations of every row, (N, C, H, W) in [-1, 1], in the same order.
     """
     from .baselines import CLASSICAL_METHODS, classical_restore
+    from .methods import method_of
     from .pipelines import load_pipeline
 
     rows, restorations = [], []
@@ -221,29 +200,29 @@ def evaluate_pipelines(
         log(markdown_table([row]).splitlines()[-1])
 
     add("degraded input", identity_restorer)
-    task = evaluation_set.task
+    task = get_degradation(evaluation_set.task).name  # the registered name of an alias
     if task in CLASSICAL_METHODS:
-        add(CLASSICAL_METHODS[task], lambda degraded, mask: classical_restore(task, degraded))
+        add(CLASSICAL_METHODS[task], lambda degraded, mask: classical_restore(task, degraded, mask=mask))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for path in pipelines:
         pipe = load_pipeline(str(path)).to(device)
         pipe.set_progress_bar_config(disable=True)
-        kind, folder = type(pipe).__name__.removesuffix("Pipeline"), Path(path).name
-        if kind == "NADB" and pipe.mean_net is not None:
+        method, folder = method_of(pipe), Path(path).name
+        if method.has_mean_net and pipe.mean_net is not None:
             add(f"mean network ({folder})", mean_network_restorer(pipe.mean_net))
-        steps = nfes if kind != "IBMD" else _student_steps(pipe, student_nfes)
-        for nfe in steps:
-            add(f"{kind} ({folder})", pipeline_restorer(pipe, nfe, seed), nfe=nfe)
+        for nfe in pipeline_steps(pipe, student_nfes if method.is_student else nfes):
+            add(f"{method.title} ({folder})", pipeline_restorer(pipe, nfe, seed), nfe=nfe)
     return rows, restorations
 
 
+def pipeline_steps(pipe, requested: Sequence[int] | None) -> list[int]:
+    """The NFEs of ``requested`` (default: the pipeline's own), each brought into ``pipe.step_range``, sorted."""
+    low, high = pipe.step_range
+    requested = requested or [pipe.default_num_inference_steps]
+    return sorted({min(max(int(nfe), low), high) for nfe in requested})
+
+
 # ------------------------------------------------------------------------------------------------ output
-def _student_steps(pipe, student_nfes: Sequence[int] | None) -> list[int]:
-    # A degraded-input student maps X1 to x0 in one call and has no grid to refine; an endpoint student can run
-    # on any grid of the teacher's bridge.
-    if pipe.config.get("student_input") == "degraded":
-        return [1]
-    return list(student_nfes or [pipe.scheduler.config.num_student_steps])
 
 
 def write_table(
@@ -325,7 +304,7 @@ def plot_metric_curves(rows: list[dict], path: str | os.PathLike, metrics=("psnr
 
 def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, max_columns: int = 8) -> Path:
     """A PNG with one row per tensor ((N, C, H, W) in [-1, 1]) and one column per image (first ``max_columns``)."""
-    images = [((row[:max_columns].detach().float().cpu() + 1) / 2).clamp(0, 1) for row in rows]
+    images = [to_unit_range(row[:max_columns].detach().float().cpu()) for row in rows]
     grid = torch.cat([torch.cat(list(row), dim=-1) for row in images], dim=-2)  # (C, rows*H, cols*W)
     array = np.round(grid.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     path = Path(path)

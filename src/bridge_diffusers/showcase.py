@@ -20,19 +20,18 @@ import PIL.ImageDraw
 import PIL.ImageFont
 import torch
 
-from .data import load_offline_photo
-from .data.photos import list_offline_photos
+from .catalogue import CatalogueEntry, read_catalogue
+from .data import list_photos, load_photo, split_photos
 from .degradations import get_degradation
-from .evaluation import pipeline_degradation
+from .imaging import to_signed_range, to_unit_range
 from .metrics import psnr, ssim
-from .pipelines import load_pipeline
+from .pipelines import images_to_tensor
 
 
 __all__ = ["SHOWCASE_PHOTOS", "ShowcasePhoto", "load_showcase_photos", "run_showcase", "shipped_pipelines"]
 
-# Held out from the training of the shipped pipelines (see their model cards): restoring them is a fair test.
+# Two of the held-out photos of the default corpus (see the shipped pipelines' cards), shown when they are held out.
 SHOWCASE_PHOTOS = ("skimage/rocket", "sklearn/china")
-METHOD_ORDER = ("i2sb", "nadb", "ibmd")
 _MULTIPLE = 8  # sides are cropped to a multiple of this, so every degradation (4x pooling) applies exactly
 
 
@@ -44,14 +43,12 @@ class ShowcasePhoto:
     image: torch.Tensor
 
 
-def shipped_pipelines(pipelines_dir: str | os.PathLike) -> dict[str, dict[str, Path]]:
-    """The saved pipelines of a folder laid out as ``<method>-<task>/``, as ``{task: {method: folder}}``."""
-    found: dict[str, dict[str, Path]] = {}
-    for folder in sorted(Path(pipelines_dir).glob("*")):
-        method, _, task = folder.name.partition("-")
-        if method in METHOD_ORDER and task and (folder / "model_index.json").is_file():
-            found.setdefault(task, {})[method] = folder
-    return {task: dict(sorted(m.items(), key=lambda kv: METHOD_ORDER.index(kv[0]))) for task, m in found.items()}
+def shipped_pipelines(pipelines_dir: str | os.PathLike | None = None) -> dict[str, dict[str, CatalogueEntry]]:
+    """The catalogue of ``pipelines_dir`` (default: the shipped pipelines) as ``{task: {method: entry}}``."""
+    grouped: dict[str, dict[str, CatalogueEntry]] = {}
+    for entry in read_catalogue(pipelines_dir).values():
+        grouped.setdefault(entry.task, {})[entry.method.name] = entry
+    return grouped
 
 
 def _to_tensor(image: PIL.Image.Image, scale: float) -> torch.Tensor:
@@ -59,46 +56,48 @@ def _to_tensor(image: PIL.Image.Image, scale: float) -> torch.Tensor:
     if scale != 1.0:
         width, height = max(round(width * scale), _MULTIPLE), max(round(height * scale), _MULTIPLE)
         image = image.resize((width, height), PIL.Image.Resampling.BICUBIC)
-    array = np.asarray(image.convert("RGB"), dtype=np.float32)[: height // _MULTIPLE * _MULTIPLE]
-    array = array[:, : width // _MULTIPLE * _MULTIPLE]
-    return torch.from_numpy(array / 127.5 - 1.0).permute(2, 0, 1)[None]
+    images = to_signed_range(images_to_tensor(image.convert("RGB")))
+    return images[..., : height // _MULTIPLE * _MULTIPLE, : width // _MULTIPLE * _MULTIPLE]
 
 
-def load_showcase_photos(photos: Sequence[str] = SHOWCASE_PHOTOS, scale: float = 0.3) -> list[ShowcasePhoto]:
-    """Photos by corpus name (``"skimage/rocket"``) or file path, resized by ``scale`` (bicubic).
+def load_showcase_photos(
+    photos: Sequence[str] | None = None, scale: float = 0.3, photo_dir: str | os.PathLike | None = None
+) -> list[ShowcasePhoto]:
+    """Photos by name in the photo folder (``"skimage/rocket"``) or by file path, resized by ``scale`` (bicubic).
 
-    The shipped pipelines were trained on photos resized by 0.12-0.5 before cropping, so ``scale`` near 0.3
-    shows them content of the kind they learnt.
+    Without ``photos``: the held-out photos of the folder (:func:`~bridge_diffusers.data.split_photos`, the split
+    of training), those of :data:`SHOWCASE_PHOTOS` if they are held out, else the first two. The shipped pipelines
+    were trained on photos resized by 0.12-0.5 before cropping, so ``scale`` near 0.3 shows them content of the kind
+    they learnt.
 
     Raises:
-        ValueError: a name that is neither an image file nor an installed corpus photo, with the installed names.
+        ValueError: a name that is neither an image file nor a photo of the folder, with the folder's names.
+        FileNotFoundError: the photo folder is needed and missing (with the command that writes it).
     """
-    corpus = {source.name: source for source in list_offline_photos()}
-    loaded = []
+    if photos is None:
+        held_out = split_photos(photo_dir)[1]
+        chosen = [source for source in held_out if source.name in SHOWCASE_PHOTOS] or held_out[:2]
+        return [ShowcasePhoto(s.name.replace("/", "-"), _to_tensor(load_photo(s), scale)) for s in chosen]
+    loaded, folder = [], None
     for photo in photos:
         if os.path.isfile(photo):
-            with PIL.Image.open(photo) as image:
-                loaded.append(ShowcasePhoto(Path(photo).stem, _to_tensor(image.convert("RGB"), scale)))
-        elif photo in corpus:
-            loaded.append(ShowcasePhoto(photo.replace("/", "-"), _to_tensor(load_offline_photo(corpus[photo]), scale)))
-        else:
-            raise ValueError(
-                f"{photo!r} is neither an image file nor an installed corpus photo (installed: {sorted(corpus)}). "
-                "The default photos come from scikit-image and scikit-learn: pip install 'bridge-diffusers[photos]'."
-            )
+            loaded.append(ShowcasePhoto(Path(photo).stem, _to_tensor(load_photo(photo), scale)))
+            continue
+        folder = folder or {source.name: source for source in list_photos(photo_dir)}
+        if photo not in folder:
+            raise ValueError(f"{photo!r} is neither an image file nor a photo of the folder ({sorted(folder)})")
+        loaded.append(ShowcasePhoto(photo.replace("/", "-"), _to_tensor(load_photo(folder[photo]), scale)))
     return loaded
 
 
 def _restore(pipe, degraded: torch.Tensor, mask: torch.Tensor | None, steps: int | None, seed: int):
-    kwargs = {} if steps is None else {"num_inference_steps": steps}
     began = time.perf_counter()
-    images01 = pipe(((degraded + 1) / 2).clamp(0, 1), mask=mask, generator=torch.Generator().manual_seed(seed),
-                    output_type="pt", **kwargs).images  # fmt: skip
-    return images01, time.perf_counter() - began
+    restored = pipe.restore(degraded.clamp(-1, 1), mask, steps, torch.Generator().manual_seed(seed))
+    return to_unit_range(restored.float().cpu()), time.perf_counter() - began
 
 
 def _score(restored01: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
-    clean01 = ((clean + 1) / 2).clamp(0, 1)
+    clean01 = to_unit_range(clean)
     return {"psnr": float(psnr(restored01, clean01)), "ssim": float(ssim(restored01, clean01))}
 
 
@@ -117,22 +116,22 @@ def _labelled_grid(columns: Sequence[str], rows: Sequence[Sequence[torch.Tensor]
 
 def run_showcase(
     output_dir: str | os.PathLike,
-    pipelines_dir: str | os.PathLike,
+    pipelines_dir: str | os.PathLike | None = None,
     tasks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     photos: Sequence[ShowcasePhoto] | None = None,
-    steps: dict[str, int] | None = None,
+    steps: int | None = None,
     seed: int = 0,
     log=print,
 ) -> list[dict]:
-    """Degrades, restores and scores every photo for every shipped (task, method); writes ``<task>.png`` grids.
+    """Degrades, restores and scores every photo for every catalogued (task, method); writes ``<task>.png`` grids.
 
     Args:
         output_dir: where the side-by-side PNGs go (created).
-        pipelines_dir: a folder of ``<method>-<task>`` pipelines (the repository's ``pipelines/``).
-        tasks, methods: restrict to these (default: all shipped).
+        pipelines_dir: a catalogue folder of ``<method>-<task>`` pipelines (default: the shipped pipelines).
+        tasks, methods: restrict to these (default: all).
         photos: the photos (default: :func:`load_showcase_photos`).
-        steps: sampling steps per method (default: each pipeline's own default).
+        steps: sampling steps of the bridges (default: each pipeline's own); distilled students run their own.
         seed: seeds the degradation (per photo) and the sampler.
         log: called with each progress line.
 
@@ -144,39 +143,39 @@ def run_showcase(
     selected = {t: m for t, m in shipped.items() if tasks is None or t in tasks}
     missing = sorted(set(tasks or []) - set(selected))
     if missing or not selected:
-        raise ValueError(
-            f"no shipped pipelines for {missing or 'any task'} in {pipelines_dir} (found: {sorted(shipped)})"
-        )
+        where = pipelines_dir or "the shipped pipelines"
+        raise ValueError(f"no shipped pipelines for {missing or 'any task'} in {where} (found: {sorted(shipped)})")
     photos = list(photos) if photos is not None else load_showcase_photos()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    for task, folders in selected.items():
-        chosen = {m: f for m, f in folders.items() if methods is None or m in methods}
-        rows += _showcase_task(task, chosen, photos, output_dir, steps or {}, seed, log)
+    for task, entries in selected.items():
+        chosen = {m: e for m, e in entries.items() if methods is None or m in methods}
+        rows += _showcase_task(task, chosen, photos, output_dir, steps, seed, log)
     return rows
 
 
-def _showcase_task(task, folders, photos, output_dir, steps, seed, log) -> list[dict]:
+def _showcase_task(task, entries, photos, output_dir, steps, seed, log) -> list[dict]:
     # The photos go through the operator the pipelines were trained on, which their cards name (the shipped
     # jpeg10 / blur-uni pipelines predate the official operators and need jpeg10-pillow / blur-uni-per-channel).
-    names = {pipeline_degradation(folder) or task for folder in folders.values()} or {task}
+    names = {entry.degradation() for entry in entries.values()} or {task}
     if len(names) > 1:
         raise ValueError(f"the {task} pipelines were trained on different degradations {sorted(names)}: pick methods")
     (degradation_name,) = names
     degradation = get_degradation(degradation_name)
     corrupted = [degradation(p.image, generator=torch.Generator().manual_seed(seed + i)) for i, p in enumerate(photos)]
-    columns = {"degraded input": [((c.degraded + 1) / 2).clamp(0, 1) for c in corrupted]}
+    columns = {"degraded input": [to_unit_range(c.degraded) for c in corrupted]}
     seconds = {"degraded input": [0.0] * len(photos)}
-    for method, folder in folders.items():
-        pipe = load_pipeline(str(folder))
+    for method, entry in entries.items():
+        pipe = entry.load()
         pipe.set_progress_bar_config(disable=True)
-        results = [_restore(pipe, c.degraded, c.mask, steps.get(method), seed) for c in corrupted]
+        method_steps = None if entry.method.is_student else steps
+        results = [_restore(pipe, c.degraded, c.mask, method_steps, seed) for c in corrupted]
         columns[method], seconds[method] = [image for image, _ in results], [time for _, time in results]
         log(f"{task:>12} {method:<5} done ({sum(seconds[method]):.1f} s)")
-    clean01 = [(p.image + 1) / 2 for p in photos]
+    clean01 = [to_unit_range(p.image) for p in photos]
     grid_rows = [list(row) for row in zip(clean01, *columns.values(), strict=True)]
-    _labelled_grid(["clean", f"degraded ({degradation_name})", *folders], grid_rows).save(output_dir / f"{task}.png")
+    _labelled_grid(["clean", f"degraded ({degradation_name})", *entries], grid_rows).save(output_dir / f"{task}.png")
     rows = []
     for name, images in columns.items():
         scores = [_score(image, photo.image) for image, photo in zip(images, photos, strict=True)]

@@ -39,18 +39,21 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
 
 
 def restore_tiled(
-    restore: Callable[[torch.Tensor], torch.Tensor],
+    restore: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
     image: torch.Tensor,
     tile: int = 512,
     overlap: int = 64,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Applies ``restore`` to overlapping tiles of ``image`` and blends the results.
+    """Applies ``restore`` to overlapping tiles of ``image`` (and of its inpainting ``mask``) and blends the results.
 
     Args:
-        restore: maps a (1, C, h, w) tile in [0, 1] to its restoration, same shape, in [0, 1].
-        image (`torch.Tensor` of shape `(1, C, H, W)`): the image in [0, 1].
-        tile (`int`): tile side in pixels (tiles are clipped to the image).
+        restore: ``restore(tile, tile_mask)`` maps a (1, C, h, w) tile (and its (1, 1, h, w) mask or None) to its
+            restoration, same shape, e.g. a pipeline's ``restore`` on [-1, 1] tensors.
+        image (`torch.Tensor` of shape `(1, C, H, W)`): the image, in the range ``restore`` takes.
+        tile (`int`): tile side in pixels (tiles are clipped to the image); an image no larger is one tile.
         overlap (`int`): overlap between neighbouring tiles in pixels.
+        mask (`torch.Tensor` of shape `(1, 1, H, W)`, *optional*): the inpainting hole, cut into the same tiles.
 
     Returns:
         `torch.Tensor` of shape `(1, C, H, W)`: the blended restoration.
@@ -64,7 +67,8 @@ def restore_tiled(
     for top in rows:
         for left in cols:
             h, w = min(tile, height), min(tile, width)
-            patch = restore(image[..., top : top + h, left : left + w]).float().cpu()
+            window = (..., slice(top, top + h), slice(left, left + w))
+            patch = restore(image[window], None if mask is None else mask[window]).float().cpu()
             weight = torch.outer(
                 _ramp(h, overlap, top == 0, top + h == height), _ramp(w, overlap, left == 0, left + w == width)
             )

@@ -1,15 +1,15 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""Training and validation data for paired image-to-image bridges.
+"""Training and evaluation data for paired image-to-image bridges.
 
-Images are float32 tensors of shape ``(3, H, W)`` with values in ``[-1, 1]``. The default data is the offline
-photo corpus: photographs shipped inside installed packages, split by image::
+Images are float32 tensors of shape ``(3, H, W)`` with values in ``[-1, 1]``. The default data is a photo folder,
+``photos/``, written by ``bash scripts/fetch_photos.sh`` and split by image::
 
-    from bridge_diffusers.data import FixedCropDataset, RandomCropDataset, offline_photo_split
+    from bridge_diffusers.data import FixedCropDataset, RandomCropDataset, split_photos
 
-    train_sources, val_sources = offline_photo_split(validation_fraction=0.25, seed=0)
-    train = RandomCropDataset(train_sources, resolution=256, scale_range=(0.25, 1.0), seed=0)
-    val = FixedCropDataset(val_sources, resolution=256, crops_per_image=4)
-    print(train.source_description)  # which corpus was found: real photos or the synthetic fallback
+    train_photos, held_out = split_photos("photos", validation_fraction=0.25, seed=0)
+    train = RandomCropDataset(train_photos, resolution=256, scale_range=(0.25, 1.0), seed=0)
+    val = FixedCropDataset(held_out, resolution=256, crops_per_image=4)
+    print(train.source_description)  # e.g. "19 photos (gradio: 3, mate: 9, ...)"
 
 Paired data (clean target, degraded source) comes from Hugging Face datasets or local folders::
 
@@ -29,37 +29,31 @@ from .datasets import (
     load_image_dataset,
 )
 from .photos import (
-    DEFAULT_MATE_DIR,
-    MATE_DIR_ENV,
+    PHOTOS_DIR_ENV,
     PhotoSource,
     describe_sources,
-    get_offline_photos,
-    list_offline_photos,
-    load_offline_photo,
-    offline_photo_split,
-    synthetic_photo,
-    synthetic_photos,
+    list_photos,
+    load_photo,
+    photos_dir,
+    split_photos,
 )
 from .splits import split_by_image, validation_count
 
 
 __all__ = [
-    "DEFAULT_MATE_DIR",
     "DEFAULT_SAMPLES_PER_IMAGE",
-    "MATE_DIR_ENV",
+    "PHOTOS_DIR_ENV",
     "FixedCropDataset",
     "ImageLike",
     "PairedImageDataset",
     "PhotoSource",
     "RandomCropDataset",
     "describe_sources",
-    "get_offline_photos",
-    "list_offline_photos",
+    "list_photos",
     "load_image_dataset",
-    "load_offline_photo",
-    "offline_photo_split",
+    "load_photo",
+    "photos_dir",
     "split_by_image",
-    "synthetic_photo",
-    "synthetic_photos",
+    "split_photos",
     "validation_count",
 ]

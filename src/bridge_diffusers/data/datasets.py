@@ -26,8 +26,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from .photos import PhotoSource, describe_sources, load_offline_photo
-from .splits import split_by_image
+from .photos import PhotoSource, describe_sources, load_photo
 
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "PairedImageDataset",
     "RandomCropDataset",
     "load_image_dataset",
-    "split_by_image",
 ]
 
 #: Anything the crop datasets accept as an image: decoded images, files, corpus entries or zero-argument loaders.
@@ -61,7 +59,7 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
 def _decode(image: ImageLike) -> np.ndarray:
     """Decode any :data:`ImageLike` into a ``uint8`` array of shape ``(H, W, 3)``."""
     if isinstance(image, PhotoSource):
-        return _pil_to_array(load_offline_photo(image))
+        return _pil_to_array(load_photo(image))
     if isinstance(image, Image.Image):
         return _pil_to_array(image)
     if isinstance(image, np.ndarray):
@@ -216,7 +214,7 @@ def _item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class _ImageListDataset(Dataset):
     """Shared storage of the crop datasets: images decoded on first use, once per process."""
 
-    def __init__(self, images: Sequence[ImageLike], resolution: int, source_description: str | None) -> None:
+    def __init__(self, images: Sequence[ImageLike], resolution: int) -> None:
         images = list(images)
         if not images:
             raise ValueError("Expected at least one image, got an empty list.")
@@ -228,15 +226,9 @@ class _ImageListDataset(Dataset):
             eager = isinstance(image, (Image.Image, np.ndarray))
             self._sources.append(None if eager else image)
             self._arrays.append(self._prepare(_decode(image)) if eager else None)
-        if source_description is None:
-            if all(isinstance(image, PhotoSource) for image in images):
-                source_description = describe_sources(images)
-            else:
-                source_description = f"{len(images)} user-provided images"
-        #: Human-readable origin of the images, e.g. ``"9 offline photos (...)"``; log it with the results.
-        self.source_description = source_description
-        #: Identifier of every image: the corpus name of a [`PhotoSource`], the path of a file, else its index.
-        self.image_names = [_image_name(image, index) for index, image in enumerate(images)]
+        photos = all(isinstance(image, PhotoSource) for image in images)
+        #: Human-readable origin of the images, e.g. ``"6 photos (gradio: 1, ...)"``; log it with the results.
+        self.source_description = describe_sources(images) if photos else f"{len(images)} user-provided images"
 
     def _prepare(self, array: np.ndarray) -> np.ndarray:
         return _fit_shorter_side(array, self.resolution)
@@ -246,19 +238,6 @@ class _ImageListDataset(Dataset):
         if array is None:
             array = self._arrays[position] = self._prepare(_decode(self._sources[position]))
         return array
-
-    def preload(self) -> _ImageListDataset:
-        """Decode every image now.
-
-        Call it before creating a ``DataLoader`` whose workers are forked (the Linux default): they then share
-        the decoded images instead of decoding them once each.
-
-        Returns:
-            The dataset itself.
-        """
-        for position in range(len(self._arrays)):
-            self._image(position)
-        return self
 
     @property
     def num_images(self) -> int:
@@ -278,14 +257,6 @@ class _ImageListDataset(Dataset):
         if not -length <= index < length:
             raise IndexError(f"Index {index} is out of range for a dataset of {length} items.")
         return index % length
-
-
-def _image_name(image: ImageLike, index: int) -> str:
-    if isinstance(image, PhotoSource):
-        return image.name
-    if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)
-    return f"image_{index}"
 
 
 class RandomCropDataset(_ImageListDataset):
@@ -316,9 +287,6 @@ class RandomCropDataset(_ImageListDataset):
             cost no more than small ones. `None` (the default) crops at the native scale.
         seed (`int`, *optional*, defaults to 0):
             Non-negative base seed of every item.
-        source_description (`str`, *optional*):
-            Where the images come from, stored as :attr:`source_description`; derived from the images by default
-            (see [`describe_sources`]).
 
     Each item is ``{"pixel_values": torch.Tensor}`` of shape ``(3, resolution, resolution)``, float32, in
     ``[-1, 1]``.
@@ -332,9 +300,8 @@ class RandomCropDataset(_ImageListDataset):
         random_flip: bool = True,
         scale_range: tuple[float, float] | None = None,
         seed: int = 0,
-        source_description: str | None = None,
     ) -> None:
-        super().__init__(images, resolution, source_description)
+        super().__init__(images, resolution)
         if samples_per_epoch is None:
             samples_per_epoch = DEFAULT_SAMPLES_PER_IMAGE * self.num_images
         if isinstance(samples_per_epoch, bool) or not isinstance(samples_per_epoch, int) or samples_per_epoch < 1:
@@ -386,8 +353,6 @@ class FixedCropDataset(_ImageListDataset):
             Resize each image by this factor before cropping, e.g. the middle of the training ``scale_range``
             so that validation crops show content at the scale seen in training. Images are enlarged as needed
             for the crop to fit, as in training.
-        source_description (`str`, *optional*):
-            As for [`RandomCropDataset`].
 
     Each item is ``{"pixel_values": torch.Tensor}`` of shape ``(3, resolution, resolution)``, float32, in
     ``[-1, 1]``.
@@ -399,7 +364,6 @@ class FixedCropDataset(_ImageListDataset):
         resolution: int,
         crops_per_image: int = 1,
         scale: float = 1.0,
-        source_description: str | None = None,
     ) -> None:
         if isinstance(crops_per_image, bool) or not isinstance(crops_per_image, int) or crops_per_image < 1:
             raise ValueError(f"`crops_per_image` must be a positive integer, got {crops_per_image!r}.")
@@ -408,7 +372,7 @@ class FixedCropDataset(_ImageListDataset):
         # Set before the parent decodes the eager images with `_prepare`, which needs the scale.
         self.scale = float(scale)
         self.crops_per_image = crops_per_image
-        super().__init__(images, resolution, source_description)
+        super().__init__(images, resolution)
 
     def _prepare(self, array: np.ndarray) -> np.ndarray:
         return _fit_shorter_side(array, self.resolution, self.scale)
@@ -444,7 +408,6 @@ def load_image_dataset(
     train_data_dir: str | os.PathLike | None = None,
     image_column: str = "image",
     conditioning_image_column: str | None = None,
-    split: str = "train",
     cache_dir: str | os.PathLike | None = None,
     dataset_config_name: str | None = None,
 ) -> Any:
@@ -464,13 +427,11 @@ def load_image_dataset(
         train_data_dir (`str` or `os.PathLike`, *optional*): local folder of images.
         image_column (`str`, *optional*, defaults to `"image"`): column of the clean (target) images.
         conditioning_image_column (`str`, *optional*): column of the degraded (source) images, for paired data.
-        split (`str`, *optional*, defaults to `"train"`): the split to load; a local folder without split
-            sub-folders only has ``"train"``.
         cache_dir (`str` or `os.PathLike`, *optional*): where ``datasets`` caches the prepared Arrow files.
         dataset_config_name (`str`, *optional*): the Hub dataset's configuration, if it has several.
 
     Returns:
-        `datasets.Dataset`: the requested split; images are decoded to PIL images on access.
+        `datasets.Dataset`: the ``train`` split; images are decoded to PIL images on access.
 
     Raises:
         ValueError: if not exactly one source is given, the folder does not exist, or a column is missing
@@ -491,14 +452,14 @@ def load_image_dataset(
 
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
     if dataset_name is not None:
-        dataset = datasets.load_dataset(dataset_name, dataset_config_name, split=split, cache_dir=cache_dir)
-        what = f"dataset {dataset_name!r} (split {split!r})"
+        dataset = datasets.load_dataset(dataset_name, dataset_config_name, split="train", cache_dir=cache_dir)
+        what = f"dataset {dataset_name!r}"
     else:
         train_data_dir = os.fspath(train_data_dir)
         if not os.path.isdir(train_data_dir):
             raise ValueError(f"`train_data_dir` {train_data_dir!r} is not an existing folder.")
-        dataset = datasets.load_dataset("imagefolder", data_dir=train_data_dir, split=split, cache_dir=cache_dir)
-        what = f"image folder {train_data_dir!r} (split {split!r})"
+        dataset = datasets.load_dataset("imagefolder", data_dir=train_data_dir, split="train", cache_dir=cache_dir)
+        what = f"image folder {train_data_dir!r}"
     _check_columns(dataset, [image_column, conditioning_image_column], what)
     return dataset
 
@@ -547,12 +508,6 @@ class PairedImageDataset(Dataset):
             The dataset's length; defaults to one item per row.
         seed (`int`, *optional*, defaults to 0):
             Non-negative base seed of every item.
-        cache_images (`bool`, *optional*, defaults to `False`):
-            Keep decoded pairs in memory (per worker process). Worth it for a few large images; leave it off
-            for datasets too large for memory.
-        source_description (`str`, *optional*):
-            Where the pairs come from, stored as :attr:`source_description`; derived from the dataset's name
-            by default.
 
     Each item is ``{"pixel_values": target, "conditioning_pixel_values": source}``, both float32 tensors of
     shape ``(3, resolution, resolution)`` in ``[-1, 1]``.
@@ -571,8 +526,6 @@ class PairedImageDataset(Dataset):
         scale_range: tuple[float, float] | None = None,
         samples_per_epoch: int | None = None,
         seed: int = 0,
-        cache_images: bool = False,
-        source_description: str | None = None,
     ) -> None:
         if side_by_side == (conditioning_image_column is not None):
             raise ValueError(
@@ -608,14 +561,6 @@ class PairedImageDataset(Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.seed = _check_seed(seed)
         self.epoch = 0
-        self.cache_images = cache_images
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if source_description is None:
-            name = getattr(getattr(dataset, "info", None), "dataset_name", None) or type(dataset).__name__
-            layout = "side-by-side A|B images" if side_by_side else "image pairs"
-            source_description = f"{len(dataset)} {layout} from {name}"
-        #: Human-readable origin of the pairs; log it with the results.
-        self.source_description = source_description
 
     def set_epoch(self, epoch: int) -> None:
         """Select the crops of another epoch; see [`RandomCropDataset.set_epoch`]."""
@@ -623,12 +568,6 @@ class PairedImageDataset(Dataset):
 
     def __len__(self) -> int:
         return self.samples_per_epoch
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Spawned workers rebuild their own cache instead of receiving the parent's decoded pixels.
-        state = self.__dict__.copy()
-        state["_cache"] = {}
-        return state
 
     def split_side_by_side(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cut an ``A|B`` image into ``(target, source)`` halves.
@@ -657,8 +596,6 @@ class PairedImageDataset(Dataset):
         return record
 
     def _pair(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        if row in self._cache:
-            return self._cache[row]
         record = self._row(row)
         if self.side_by_side:
             target, source = self.split_side_by_side(_decode(record[self.image_column]))
@@ -668,8 +605,6 @@ class PairedImageDataset(Dataset):
         # One resize brings the source to the (possibly enlarged) target's size: both must match pixel for pixel.
         target = _fit_shorter_side(target, self.resolution)
         source = _resize(source, target.shape[1], target.shape[0])
-        if self.cache_images:
-            self._cache[row] = (target, source)
         return target, source
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

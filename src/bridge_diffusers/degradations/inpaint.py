@@ -197,7 +197,7 @@ def _coverage_tag(coverage: tuple[float, float]) -> str:
 
 
 @register_degradation("inpaint-center", mask="center")
-@register_degradation("inpaint-freeform1020", mask="freeform", coverage=(0.1, 0.2))
+@register_degradation("inpaint-freeform1020", aliases=("inpaint-freeform",), mask="freeform", coverage=(0.1, 0.2))
 @register_degradation("inpaint-freeform2030", mask="freeform", coverage=(0.2, 0.3))
 class Inpainting(Degradation):
     """Erase a region and paint it white: ``degraded = images * (1 - mask) + mask``.

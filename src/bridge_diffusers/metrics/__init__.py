@@ -2,19 +2,18 @@
 """Evaluation metrics and diagnostics for diffusion-bridge restoration.
 
 Images given to the metrics are float tensors of shape ``(B, C, H, W)`` with values in ``[0, 1]`` (map the
-``[-1, 1]`` outputs of the pipelines with ``(x + 1) / 2``).
+``[-1, 1]`` outputs of the pipelines with :func:`bridge_diffusers.imaging.to_unit_range`).
 
 * :func:`psnr`, :func:`ssim`: per-image full-reference fidelity (SSIM matches scikit-image's Gaussian variant).
 * :func:`fd_effnet_lite0`, :class:`FrechetDistance`: an offline Fréchet distance on EfficientNet-Lite0
   features (not FID), with optional covariance shrinkage.
-* :func:`try_load_lpips`, :func:`try_load_fid_inception`: LPIPS / FID networks when their weights are local,
-  else ``None`` and the reason.
 * :func:`endpoint_diagnostics`, :func:`bridge_diagnostics`, :func:`plot_endpoint_diagnostics`: NADB's
   endpoint-underfitting statistics (variance ratio and cosine of network output vs. target over time).
 * :func:`evaluate_module_path`: the bundled ``evaluate`` modules ``psnr`` and ``ssim``.
 
-Importing this package needs only torch and numpy: EfficientNet, evaluate, matplotlib and the LPIPS/FID
-libraries are imported inside the functions that use them.
+Importing this package needs only torch and numpy: EfficientNet, evaluate and matplotlib are imported inside the
+functions that use them. FID and LPIPS need weights that cannot be fetched offline: use torchmetrics or
+pytorch-fid with your own weights on the restorations of :mod:`bridge_diffusers.evaluation`.
 """
 
 from .diagnostics import (
@@ -37,7 +36,6 @@ from .frechet import (
     ledoit_wolf_shrinkage,
     load_effnet_lite0,
 )
-from .perceptual import LPIPSFromUnitRange, try_load_fid_inception, try_load_lpips
 
 
 __all__ = [
@@ -46,7 +44,6 @@ __all__ = [
     "FrechetDistance",
     "FrechetResult",
     "GaussianStatistics",
-    "LPIPSFromUnitRange",
     "bridge_diagnostics",
     "endpoint_diagnostics",
     "endpoint_statistics",
@@ -61,6 +58,4 @@ __all__ = [
     "plot_endpoint_diagnostics",
     "psnr",
     "ssim",
-    "try_load_fid_inception",
-    "try_load_lpips",
 ]

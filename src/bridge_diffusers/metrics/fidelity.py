@@ -2,7 +2,7 @@
 """Full-reference fidelity metrics: PSNR and SSIM.
 
 Both take float images of shape ``(B, C, H, W)`` (a single ``(C, H, W)`` image is accepted too) with values in
-``[0, data_range]`` (``[0, 1]`` by default; map ``[-1, 1]`` model outputs with ``(x + 1) / 2`` first). Values
+``[0, data_range]`` (``[0, 1]`` by default; map ``[-1, 1]`` model outputs with ``to_unit_range`` first). Values
 are not clipped: clip predictions yourself if the protocol you follow does. Every image of the batch gets its
 own value; ``reduction="mean"`` averages those per-image values, which is how the NADB evaluation reports PSNR
 (the mean of per-image PSNRs, not the PSNR of the pooled MSE). Computation runs in float64 (float32 on MPS).

@@ -1,9 +1,21 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""``DiffusionPipeline`` subclasses of the three bridge methods."""
+"""``DiffusionPipeline`` subclasses of the three bridge methods, on one sampling core."""
 
-from .pipeline_bridge_utils import BridgePipeline, BridgePipelineOutput, images_to_tensor, mask_to_tensor
+import json
+import os
+
+from huggingface_hub import hf_hub_download
+
+from .pipeline_bridge_utils import (
+    BridgePipeline,
+    BridgePipelineOutput,
+    BridgeSample,
+    RestorationPipeline,
+    images_to_tensor,
+    mask_to_tensor,
+)
 from .pipeline_i2sb import I2SBPipeline
-from .pipeline_ibmd import IBMDPipeline
+from .pipeline_ibmd import IBMDDegradedInputPipeline, IBMDPipeline
 from .pipeline_nadb import NADBPipeline
 
 
@@ -11,24 +23,24 @@ __all__ = [
     "PIPELINE_CLASSES",
     "BridgePipeline",
     "BridgePipelineOutput",
+    "BridgeSample",
     "I2SBPipeline",
+    "IBMDDegradedInputPipeline",
     "IBMDPipeline",
     "NADBPipeline",
+    "RestorationPipeline",
     "images_to_tensor",
     "load_pipeline",
     "mask_to_tensor",
 ]
 
-PIPELINE_CLASSES = {cls.__name__: cls for cls in (I2SBPipeline, NADBPipeline, IBMDPipeline)}
+PIPELINE_CLASSES = {cls.__name__: cls for cls in (I2SBPipeline, NADBPipeline, IBMDPipeline, IBMDDegradedInputPipeline)}
 
 
-def load_pipeline(path: str, **kwargs) -> BridgePipeline:
-    """Loads any bridge pipeline (I2SB, NADB or IBMD) from a folder or a Hub repo id, by its ``model_index.json``."""
-    import json
-    import os
-
-    from huggingface_hub import hf_hub_download
-
+def load_pipeline(path: str | os.PathLike, **kwargs) -> RestorationPipeline:
+    """Loads any pipeline of this package from a folder or a Hub repo id, by the class its ``model_index.json``
+    names (``DiffusionPipeline.from_pretrained(path, trust_remote_code=True)`` does the same through diffusers)."""
+    path = os.fspath(path)
     if os.path.isdir(path):
         index_file = os.path.join(path, "model_index.json")
         if not os.path.isfile(index_file):
@@ -37,6 +49,7 @@ def load_pipeline(path: str, **kwargs) -> BridgePipeline:
         index_file = hf_hub_download(path, "model_index.json")
     with open(index_file) as handle:
         class_name = json.load(handle)["_class_name"]
+    class_name = class_name[1] if isinstance(class_name, list) else class_name
     if class_name not in PIPELINE_CLASSES:
         raise ValueError(f"{path} holds a {class_name}, not one of {sorted(PIPELINE_CLASSES)}.")
     return PIPELINE_CLASSES[class_name].from_pretrained(path, **kwargs)

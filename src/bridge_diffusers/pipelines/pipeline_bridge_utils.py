@@ -1,29 +1,48 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""What the bridge pipelines share: image and mask I/O, padding, Hub loading and the output type."""
+"""What the restoration pipelines share: image I/O, loading, and the one sampling core of the bridges.
+
+``RestorationPipeline`` holds everything that is not about a bridge: reading images and masks in any format,
+padding to the UNet's multiple, turning samples into PIL / numpy / tensors (diffusers' ``VaeImageProcessor``),
+checking the call's arguments and loading from a folder or the Hub. ``BridgePipeline`` adds the sampling core:
+
+    __call__ = preprocess -> prepare_endpoint -> sample -> postprocess
+
+``prepare_endpoint`` and ``sample`` work on ``[-1, 1]`` tensors, so that validation, distillation rollouts,
+evaluation, diagnostics, the showcase and tiling all run the same loop (``restore`` is the two together).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.image_processor import VaeImageProcessor
 from huggingface_hub import snapshot_download
+
+from ..models.bridge_unet import downsample_factor, unet_forward
+from ..schedulers.scheduling_bridge import BridgeInputs
+from .remote_code import without_remote_code, write_remote_code
 
 
 __all__ = [
     "BridgePipeline",
     "BridgePipelineOutput",
+    "BridgeSample",
     "ImageInput",
+    "RestorationPipeline",
     "images_to_tensor",
     "mask_to_tensor",
     "pad_to_multiple",
     "takes_condition",
-    "tensor_to_output",
 ]
 
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | Sequence[PIL.Image.Image | np.ndarray | torch.Tensor]
@@ -34,11 +53,12 @@ _ACCEPTED = (
 )
 _RANGE_SLACK = 1e-3  # float inputs a rounding error outside [0, 1] are clamped, not refused
 _HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download")
+StepCallback = Callable[..., dict[str, Any]] | PipelineCallback | MultiPipelineCallbacks
 
 
 @dataclass
 class BridgePipelineOutput(ImagePipelineOutput):
-    """Output of the bridge pipelines.
+    """Output of the restoration pipelines.
 
     Args:
         images (`list[PIL.Image.Image]`, `np.ndarray` of shape `(B, H, W, C)` or `torch.Tensor` of shape
@@ -53,6 +73,21 @@ class BridgePipelineOutput(ImagePipelineOutput):
     pred_original_trajectory: list | None = None
 
 
+@dataclass
+class BridgeSample:
+    """What :meth:`BridgePipeline.sample` returns, all `(B, C, H, W)` tensors in ``[-1, 1]`` (not clamped).
+
+    Args:
+        sample: the final sample.
+        trajectory: with ``output_trajectory``, the sample before the first and after every step.
+        pred_original_trajectory: with ``output_trajectory``, the ``x0`` estimate of every step.
+    """
+
+    sample: torch.Tensor
+    trajectory: list[torch.Tensor] | None = None
+    pred_original_trajectory: list[torch.Tensor] | None = None
+
+
 # --------------------------------------------------------------------------------------------- images in
 def _pil_to_array(image: PIL.Image.Image) -> np.ndarray:
     if image.mode in ("1", "L", "I", "I;16", "F"):
@@ -60,8 +95,7 @@ def _pil_to_array(image: PIL.Image.Image) -> np.ndarray:
         array = np.asarray(image, dtype=np.float32)
         scale = 65535.0 if array.max(initial=0) > 255 else 255.0
         return (array / scale)[..., None]
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return array
+    return VaeImageProcessor.pil_to_numpy(image.convert("RGB"))[0]
 
 
 def _array_to_bhwc(array: np.ndarray) -> np.ndarray:
@@ -83,26 +117,21 @@ def _array_to_bhwc(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _tensor_to_bchw(tensor: torch.Tensor) -> torch.Tensor:
-    tensor = tensor.detach()
-    if tensor.dtype == torch.uint8:
-        tensor = tensor.float() / 255.0
-    elif not tensor.dtype.is_floating_point:
-        raise ValueError(f"Unsupported tensor dtype {tensor.dtype}. Accepted: {_ACCEPTED}.")
-    if tensor.ndim == 3:
-        tensor = tensor[None]
-    if tensor.ndim != 4:
-        raise ValueError(f"A tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(tensor.shape)}.")
-    return tensor.float().cpu()
-
-
 def _one_to_bchw(image: PIL.Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(image, PIL.Image.Image):
-        return torch.from_numpy(_array_to_bhwc(_pil_to_array(image))).permute(0, 3, 1, 2)
+        image = _pil_to_array(image)
     if isinstance(image, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(_array_to_bhwc(image))).permute(0, 3, 1, 2)
+        return VaeImageProcessor.numpy_to_pt(np.ascontiguousarray(_array_to_bhwc(image)))
     if isinstance(image, torch.Tensor):
-        return _tensor_to_bchw(image)
+        tensor = image.detach()
+        if tensor.dtype == torch.uint8:
+            tensor = tensor.float() / 255.0
+        elif not tensor.dtype.is_floating_point:
+            raise ValueError(f"Unsupported tensor dtype {tensor.dtype}. Accepted: {_ACCEPTED}.")
+        tensor = tensor[None] if tensor.ndim == 3 else tensor
+        if tensor.ndim != 4:
+            raise ValueError(f"A tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(tensor.shape)}.")
+        return tensor.float().cpu()
     raise TypeError(f"Unsupported image type {type(image).__name__}. Accepted: {_ACCEPTED}.")
 
 
@@ -186,22 +215,6 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
 
 
-# -------------------------------------------------------------------------------------------- images out
-def tensor_to_output(images: torch.Tensor, output_type: str) -> list[PIL.Image.Image] | np.ndarray | torch.Tensor:
-    """Converts (B, C, H, W) samples in ``[-1, 1]`` to the requested output type, values in ``[0, 1]``.
-
-    ``"pt"``: a float32 tensor (B, C, H, W); ``"np"``: a float32 array (B, H, W, C); ``"pil"``: a list of images.
-    """
-    images01 = ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-    if output_type == "pt":
-        return images01.cpu()
-    array = images01.permute(0, 2, 3, 1).cpu().numpy()
-    if output_type == "np":
-        return array
-    uint8 = np.round(array * 255.0).astype(np.uint8)
-    return [PIL.Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img) for img in uint8]
-
-
 def takes_condition(unet, noise_channels: int = 0) -> bool:
     """Whether a bridge UNet also takes the degraded image as input channels (``cond_x1``), read from its shape.
 
@@ -218,23 +231,34 @@ def takes_condition(unet, noise_channels: int = 0) -> bool:
     return in_channels == plain + out_channels
 
 
-def check_output_type(output_type: str) -> None:
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+def _package_classes() -> dict[str, type]:
+    """This package's pipeline and component classes by name (what ``model_index.json`` entries may name)."""
+    from .. import models, pipelines, schedulers
+
+    modules = (models, pipelines, schedulers)
+    return {name: obj for module in modules for name, obj in vars(module).items() if isinstance(obj, type)}
 
 
-# ----------------------------------------------------------------------------------------- the base class
-class BridgePipeline(DiffusionPipeline):
-    """Base of the bridge pipelines: loading from a folder or a Hub repo id, and image I/O."""
+# ----------------------------------------------------------------------------------- restoration pipelines
+class RestorationPipeline(DiffusionPipeline):
+    """Base of the image-to-image pipelines of this package: image I/O, argument checks and loading.
 
+    Subclasses have a ``unet`` (``UNet2DModel``) and implement :meth:`restore` on ``[-1, 1]`` tensors.
+    """
+
+    image_processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False, do_normalize=True)
+
+    # ------------------------------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
         """Loads a saved pipeline from a local folder or a Hub repo id.
 
         A repo id is first resolved to a local snapshot with ``huggingface_hub.snapshot_download`` (honouring
         ``revision``, ``cache_dir``, ``local_files_only``, ``token`` and ``HF_HUB_OFFLINE``): diffusers' own Hub
-        path refuses components from third-party libraries such as this one. Every other keyword (``dtype``,
-        components to replace, ...) goes to ``DiffusionPipeline.from_pretrained``.
+        path refuses components from third-party libraries such as this one. The remote-code files that let
+        ``DiffusionPipeline.from_pretrained(..., trust_remote_code=True)`` load the folder never run here: the
+        concrete class reads their entries as this package's modules. Every other keyword (``torch_dtype``,
+        ``variant``, components to replace, ...) goes to ``DiffusionPipeline.from_pretrained``.
         """
         path = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(path):
@@ -244,30 +268,334 @@ class BridgePipeline(DiffusionPipeline):
             kwargs.pop(key, None)
         return super().from_pretrained(path, **kwargs)
 
-    def _image_channels(self) -> int:
+    @classmethod
+    def load_config(cls, *args, **kwargs):
+        """``model_index.json`` with the remote-code entries read as this package's modules (see ``remote_code``):
+        a concrete class never runs the folder's ``.py`` files, which only ``DiffusionPipeline`` needs."""
+        loaded = super().load_config(*args, **kwargs)
+        config, rest = (loaded[0], loaded[1:]) if isinstance(loaded, tuple) else (loaded, ())
+        if "_class_name" in config:  # a pipeline's index, not a component's config
+            config = without_remote_code(config, _package_classes())
+        return (config, *rest) if rest else config
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """``DiffusionPipeline.save_pretrained``, plus the remote-code files that make the folder loadable with
+        ``DiffusionPipeline.from_pretrained(folder_or_repo, trust_remote_code=True)``."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        write_remote_code(save_directory, self)
+
+    # ------------------------------------------------------------------------------------------- images
+    @property
+    def image_channels(self) -> int:
         return self.unet.config.out_channels
 
-    def _pad_multiple(self) -> int:
-        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+    @property
+    def pad_multiple(self) -> int:
+        """The multiple the network needs the height and width to have; inputs are padded to it."""
+        return downsample_factor(self.unet)
 
-    def prepare_images(
-        self, image: ImageInput, mask: ImageInput | None, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int]]:
-        """Validates the inputs and returns ``(x1, mask, (H, W))``.
+    def preprocess(self, image: ImageInput, mask_image: ImageInput | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validates and converts the inputs: the degraded images `(B, C, H, W)` in ``[-1, 1]`` and the mask
+        `(B, 1, H, W)` in {0, 1} (or None), on the execution device in the network's dtype."""
+        images = images_to_tensor(image, channels=self.image_channels)
+        masks = None if mask_image is None else mask_to_tensor(mask_image, images.shape[0], images.shape[-2:])
+        device, dtype = self._execution_device, self.unet.dtype
+        degraded = self.image_processor.normalize(images).to(device=device, dtype=dtype)
+        return degraded, None if masks is None else masks.to(device=device, dtype=dtype)
 
-        ``x1``: (B, C, H', W') in ``[-1, 1]`` in the UNet's dtype, padded to the UNet's multiple;
-        ``mask``: (B, 1, H', W') in {0, 1} or None; (H, W): the size to crop the result back to.
+    def postprocess(self, images: torch.Tensor, output_type: str):
+        """`(B, C, H, W)` samples in ``[-1, 1]`` -> the ``output_type`` in ``[0, 1]``."""
+        return self.image_processor.postprocess(images.float(), output_type=output_type)
+
+    def pad(self, images: torch.Tensor | None) -> torch.Tensor | None:
+        """Pads `(B, C, H, W)` to :attr:`pad_multiple` (None passes through); results are cropped back."""
+        return None if images is None else pad_to_multiple(images, self.pad_multiple)
+
+    # ------------------------------------------------------------------------------------------- checks
+    def check_inputs(
+        self,
+        batch_size: int,
+        output_type: str,
+        generator: torch.Generator | list[torch.Generator] | None,
+        num_inference_steps: int | None,
+    ) -> None:
+        """Refuses a bad call before any network runs, with what is accepted."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(
+                f"You passed a list of {len(generator)} generators for a batch of {batch_size} images: pass one "
+                "generator, or one per image."
+            )
+        if num_inference_steps is not None:
+            low, high = self.step_range
+            is_count = isinstance(num_inference_steps, int) and not isinstance(num_inference_steps, bool)
+            if not is_count or not low <= num_inference_steps <= high:
+                raise ValueError(
+                    f"`num_inference_steps` must be an integer in [{low}, {high}], got {num_inference_steps!r}."
+                )
+
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """The accepted ``num_inference_steps``, ``(low, high)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _resolve_mask(mask_image: ImageInput | None, mask: ImageInput | None) -> ImageInput | None:
+        """``mask_image`` (the diffusers name), or the deprecated ``mask``."""
+        if mask is None:
+            return mask_image
+        if mask_image is not None:
+            raise ValueError("Pass the inpainting mask as `mask_image` only (`mask` is its deprecated alias).")
+        warnings.warn(
+            "`mask` is deprecated and will be removed in bridge-diffusers 0.3: pass `mask_image` (the name of "
+            "diffusers' inpainting pipelines).",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return mask
+
+    def restore(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        num_inference_steps: int | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> torch.Tensor:
+        """Restores `(B, C, H, W)` images in ``[-1, 1]`` of any size; returns the same shape in ``[-1, 1]``.
+
+        The pipeline as a plain tensor restorer, without gradients: the form that evaluation, training validation,
+        tiling and the showcase use.
+
+        Args:
+            degraded (`torch.Tensor` of shape `(B, C, H, W)`): degraded images in ``[-1, 1]``, any H and W.
+            mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*): inpainting hole, 1 where pixels are missing.
+            num_inference_steps (`int`, *optional*): network evaluations (the pipeline's default if omitted).
+            generator (`torch.Generator` or list, *optional*): one generator, or one per image.
         """
-        images = images_to_tensor(image, channels=self._image_channels())
-        size = tuple(images.shape[-2:])
-        multiple = self._pad_multiple()
-        x1 = pad_to_multiple(images * 2.0 - 1.0, multiple).to(device=device, dtype=self.unet.dtype)
-        masks = None
-        if mask is not None:
-            masks = pad_to_multiple(mask_to_tensor(mask, images.shape[0], size), multiple)
-            masks = masks.to(device=device, dtype=self.unet.dtype)
-        return x1, masks, size
+        self.check_inputs(degraded.shape[0], "pt", generator, num_inference_steps)
+        height, width = degraded.shape[-2:]
+        device, dtype = self._execution_device, self.unet.dtype
+        x1, mask = self.pad(degraded.to(device, dtype)), self.pad(None if mask is None else mask.to(device, dtype))
+        with torch.no_grad():
+            restored = self.restore_padded(x1, mask, num_inference_steps, generator)
+        return restored[..., :height, :width]
 
+    def restore_padded(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None,
+        num_inference_steps: int | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> torch.Tensor:
+        """:meth:`restore` on inputs whose H and W are multiples of :attr:`pad_multiple`."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------- bridges
+class BridgePipeline(RestorationPipeline):
+    """Base of the bridge pipelines (I2SB, NADB, IBMD): the one sampling core.
+
+    A subclass registers ``unet`` and ``scheduler`` (and optionally ``mean_net``); the scheduler decides where the
+    bridge starts (:meth:`~BridgeScheduler.prepare_endpoint`) and how it steps.
+    """
+
+    model_cpu_offload_seq = "unet"
+    _callback_tensor_inputs: ClassVar[list[str]] = ["sample", "pred_original_sample"]
+    #: network evaluations of a call that does not say (I2SB and NADB: 10)
+    default_num_inference_steps: int = 10
+
+    @property
+    def noise_channels(self) -> int:
+        """Input channels of generator noise (IBMD students); 0 for a bridge network."""
+        return 0
+
+    @property
+    def cond_x1(self) -> bool:
+        """Whether the network also sees the degraded image (``cond_x1``), read from its input channels."""
+        return takes_condition(self.unet, self.noise_channels)
+
+    @property
+    def num_timesteps(self) -> int:
+        """The number of steps of the last (or current) sampling run."""
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set to True (e.g. from ``callback_on_step_end``) to skip the remaining steps of the current run."""
+        return getattr(self, "_interrupt", False)
+
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """From one step to one per training index of the bridge."""
+        return 1, self.scheduler.endpoint_index - self.scheduler.clean_index
+
+    # -------------------------------------------------------------------------------------- the core
+    def prepare_endpoint(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> BridgeInputs:
+        """Where the bridge starts and what the network sees besides ``x_t``.
+
+        Args:
+            degraded (`torch.Tensor` of shape `(B, C, H, W)`): the degraded images in ``[-1, 1]``, with H and W
+                multiples of :attr:`pad_multiple`.
+            mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*): inpainting hole, 1 where pixels are missing.
+            generator (`torch.Generator` or list, *optional*): randomness of the endpoint (I2SB's hole noise).
+
+        Returns:
+            :class:`BridgeInputs` ``(endpoint, condition)``: the scheduler's endpoint, from the frozen mean network's
+            estimate when the pipeline has one (NADB).
+        """
+        mean_net = getattr(self, "mean_net", None)
+        estimate = None
+        if mean_net is not None:
+            with torch.no_grad():  # the mean network is frozen wherever a bridge uses it
+                estimate = mean_net(degraded)
+        return self.scheduler.prepare_endpoint(degraded, mask, estimate, generator)
+
+    def model_output(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int,
+        condition: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        network: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
+        """The network's output at ``(x_t, t)`` (with the degraded image for a ``cond_x1`` network)."""
+        time = self.scheduler.model_time(timestep)
+        return unet_forward(network or self.unet, sample, time, condition=condition if self.cond_x1 else None)
+
+    def sample(
+        self,
+        inputs: BridgeInputs,
+        mask: torch.Tensor | None = None,
+        num_inference_steps: int | None = None,
+        timesteps: list[int] | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        *,
+        network: torch.nn.Module | None = None,
+        enable_grad: bool = False,
+        output_trajectory: bool = False,
+        callback_on_step_end: StepCallback | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> BridgeSample:
+        """Runs the bridge from ``inputs.endpoint`` to the clean end: the sampling loop, written once.
+
+        Args:
+            inputs (`BridgeInputs`): from :meth:`prepare_endpoint`; `(B, C, H, W)` in ``[-1, 1]``.
+            mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*): inpainting hole (known pixels are kept).
+            num_inference_steps (`int`, *optional*): network evaluations; :attr:`default_num_inference_steps`.
+            timesteps (`list[int]`, *optional*): a custom descending grid of start indices (wins over the count).
+            generator (`torch.Generator` or list, *optional*): one generator, or one per image.
+            network (`torch.nn.Module`, *optional*): the network to call instead of ``self.unet`` (a DDP-wrapped
+                copy in training).
+            enable_grad (`bool`, defaults to `False`): keep the autograd graph (distillation rollouts).
+            output_trajectory (`bool`, defaults to `False`): also return every sample and ``x0`` estimate.
+            callback_on_step_end (`Callable`, `PipelineCallback` or `MultiPipelineCallbacks`, *optional*): called as
+                ``callback(pipe, i, t, tensors)`` after each step with the tensors named in
+                ``callback_on_step_end_tensor_inputs``; a ``"sample"`` it returns replaces the sample.
+            callback_on_step_end_tensor_inputs (`list[str]`, *optional*): from ``_callback_tensor_inputs``;
+                default ``["sample"]``.
+        """
+        tensor_inputs = self._callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        if timesteps is None:
+            num_inference_steps = num_inference_steps or self.default_num_inference_steps
+        self.set_sampling_grid(num_inference_steps, timesteps, inputs.endpoint.device)
+        self._num_timesteps, self._interrupt = len(self.scheduler.timesteps), False
+        sample = inputs.endpoint
+        trajectory, pred_trajectory = ([sample], []) if output_trajectory else (None, None)
+        with torch.set_grad_enabled(enable_grad):
+            for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
+                if self.interrupt:
+                    continue
+                output = self.model_output(sample, t, inputs.condition, generator, network)
+                sample, pred_original_sample = self.scheduler.step(
+                    output, t, sample, generator=generator, return_dict=False, endpoint=inputs.endpoint, mask=mask
+                )
+                if callback_on_step_end is not None:
+                    current = {"sample": sample, "pred_original_sample": pred_original_sample}
+                    returned = callback_on_step_end(self, i, t, {name: current[name] for name in tensor_inputs})
+                    sample = returned.pop("sample", sample)
+                if output_trajectory:
+                    trajectory.append(sample)
+                    pred_trajectory.append(pred_original_sample)
+        return BridgeSample(sample, trajectory, pred_trajectory)
+
+    def restore_padded(self, degraded, mask, num_inference_steps, generator) -> torch.Tensor:
+        """``prepare_endpoint`` then ``sample``: the bridge as a tensor restorer (see :meth:`restore`)."""
+        inputs = self.prepare_endpoint(degraded, mask, generator)
+        return self.sample(inputs, mask, num_inference_steps, generator=generator).sample
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: ImageInput,
+        mask_image: ImageInput | None = None,
+        num_inference_steps: int | None = None,
+        timesteps: list[int] | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        output_trajectory: bool = False,
+        callback_on_step_end: StepCallback | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+        mask: ImageInput | None = None,
+    ) -> BridgePipelineOutput | tuple:
+        """Restores (or translates) images.
+
+        Args:
+            image: the degraded image(s): PIL, numpy (uint8 or float in [0, 1]) or tensor in [0, 1], one or a batch,
+                any size (padded to the UNet's multiple and cropped back); grayscale and RGBA are converted.
+            mask_image: for inpainting, 1 (white) in the hole and 0 where pixels are known; one for all images or
+                one per image. The known pixels are kept.
+            num_inference_steps (`int`, *optional*): network evaluations; :attr:`default_num_inference_steps`.
+            timesteps (`list[int]`, *optional*): a custom descending grid of start indices.
+            generator (`torch.Generator` or list, *optional*): one generator, or one per image, for reproducibility.
+            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (B, H, W, C) or `"pt"` (B, C, H, W), in [0, 1].
+            return_dict (`bool`, defaults to `True`): return a :class:`BridgePipelineOutput` instead of a tuple.
+            output_trajectory (`bool`, defaults to `False`): also return the sample and ``x0`` estimate of every step.
+            callback_on_step_end, callback_on_step_end_tensor_inputs: see :meth:`sample`; set ``pipe._interrupt``
+                from the callback to stop early.
+            mask: deprecated alias of ``mask_image``.
+
+        Returns:
+            :class:`BridgePipelineOutput` (or a tuple whose first element is the images).
+        """
+        # 1. Check and convert the inputs: [-1, 1] tensors padded to the network's multiple.
+        mask_image = self._resolve_mask(mask_image, mask)
+        degraded, mask_t = self.preprocess(image, mask_image)
+        self.check_inputs(degraded.shape[0], output_type, generator, num_inference_steps)
+        height, width = degraded.shape[-2:]
+        degraded, mask_t = self.pad(degraded), self.pad(mask_t)
+
+        # 2. Where the bridge starts (I2SB: x1, NADB: the mean network's estimate), then the reverse steps.
+        inputs = self.prepare_endpoint(degraded, mask_t, generator)
+        result = self.sample(
+            inputs,
+            mask_t,
+            num_inference_steps,
+            timesteps,
+            generator,
+            output_trajectory=output_trajectory,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+        )
+
+        # 3. Crop the padding and convert.
+        images = self.postprocess(result.sample[..., :height, :width], output_type)
+        self.maybe_free_model_hooks()
+        if not output_trajectory:
+            return BridgePipelineOutput(images=images) if return_dict else (images,)
+        trajectory = [self.postprocess(x[..., :height, :width], output_type) for x in result.trajectory]
+        preds = [self.postprocess(x[..., :height, :width], output_type) for x in result.pred_original_trajectory]
+        if not return_dict:
+            return (images, trajectory, preds)
+        return BridgePipelineOutput(images=images, trajectory=trajectory, pred_original_trajectory=preds)
+
+    # ------------------------------------------------------------------------------------------ helpers
     def set_sampling_grid(
         self, num_inference_steps: int | None, timesteps: list[int] | None, device: torch.device
     ) -> None:
@@ -277,27 +605,13 @@ class BridgePipeline(DiffusionPipeline):
         else:
             self.scheduler.set_timesteps(num_inference_steps, device=device)
 
-    @staticmethod
-    def postprocess(images: torch.Tensor, size: tuple[int, int], output_type: str):
-        """Crops the padding away and converts to ``output_type``."""
-        return tensor_to_output(images[..., : size[0], : size[1]], output_type)
-
-    def finish(
-        self,
-        sample: torch.Tensor,
-        size: tuple[int, int],
-        output_type: str,
-        return_dict: bool,
-        trajectory: list[torch.Tensor] | None = None,
-        pred_trajectory: list[torch.Tensor] | None = None,
-    ) -> BridgePipelineOutput | tuple:
-        """Post-processes the final sample (and the trajectory, when recorded) and builds the return value."""
-        images = self.postprocess(sample, size, output_type)
-        self.maybe_free_model_hooks()
-        if trajectory is None:
-            return BridgePipelineOutput(images=images) if return_dict else (images,)
-        traj = [self.postprocess(x, size, output_type) for x in trajectory]
-        pred_traj = [self.postprocess(x, size, output_type) for x in pred_trajectory or []]
-        if not return_dict:
-            return (images, traj, pred_traj)
-        return BridgePipelineOutput(images=images, trajectory=traj, pred_original_trajectory=pred_traj)
+    def _callback_inputs(self, callback: StepCallback | None, names: list[str] | None) -> list[str]:
+        if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
+            names = callback.tensor_inputs
+        names = list(names or ["sample"])
+        unknown = [name for name in names if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` may name {self._callback_tensor_inputs}, got {unknown}."
+            )
+        return names

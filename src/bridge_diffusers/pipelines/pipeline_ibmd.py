@@ -1,5 +1,11 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""IBMD pipeline (Gushchin et al., ICML 2025): a one- or few-step student distilled from an I2SB or NADB bridge."""
+"""IBMD pipelines (Gushchin et al., ICML 2025): one- or few-step students distilled from an I2SB or NADB bridge.
+
+* :class:`IBMDPipeline`: the paper's generator ``G(x_t, z, t[, x1])``, started where its teacher's bridge starts
+  and read through the teacher's ``x0`` reparameterisation; it runs on the shared sampling core.
+* :class:`IBMDDegradedInputPipeline`: our variant for NADB teachers, initialised from the mean network and fed the
+  degraded image itself, ``x0 = G([x1, z], t_M)``: one network call per image in all, no bridge to step.
+"""
 
 from __future__ import annotations
 
@@ -13,41 +19,49 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..models.bridge_unet import expand_input_channels, unet_forward
 from ..models.mean_net import OFFICIAL_MEAN_NET_TIME, MeanNetwork
 from ..schedulers.scheduling_ibmd import IBMDScheduler
-from .endpoint import prepare_bridge_inputs
 from .pipeline_bridge_utils import (
     BridgePipeline,
     BridgePipelineOutput,
     ImageInput,
-    check_output_type,
+    RestorationPipeline,
     takes_condition,
 )
 from .pipeline_i2sb import I2SBPipeline
 from .pipeline_nadb import NADBPipeline
 
 
-__all__ = ["STUDENT_INPUTS", "IBMDPipeline"]
+__all__ = ["IBMDDegradedInputPipeline", "IBMDPipeline"]
 
-STUDENT_INPUTS = ("endpoint", "degraded")
+
+def _generator_noise(
+    like: torch.Tensor, channels: int, generator: torch.Generator | list[torch.Generator] | None
+) -> torch.Tensor | None:
+    """IBMD's generator noise ``z`` (B, channels, H, W), or None for a student without noise input."""
+    if not channels:
+        return None
+    shape = (like.shape[0], channels, *like.shape[2:])
+    return randn_tensor(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _student_network(base: UNet2DModel, noise_channels: int) -> UNet2DModel:
+    """A copy of ``base`` with ``noise_channels`` zero-initialised input channels for ``z`` (paper App. B), so that
+    the untrained student computes exactly what ``base`` computes."""
+    return expand_input_channels(base, noise_channels) if noise_channels else copy.deepcopy(base)
 
 
 class IBMDPipeline(BridgePipeline):
     """Restores images with a distilled generator ``G(x_t, z, t[, x1])`` in one or a few steps.
 
-    With ``student_input="endpoint"`` the sample starts where the teacher's bridge starts: the degraded image for
-    an I2SB teacher (Gaussian noise in an inpainting hole), the mean network's output for an NADB teacher; the
-    generator's output is read through the teacher's ``x0`` reparameterisation and each step draws a fresh ``z``.
-    With ``student_input="degraded"`` (NADB teachers) the generator was initialised from the mean network and
-    maps the degraded image and ``z`` straight to the restored image: one network call in all.
+    The sample starts where the teacher's bridge starts (the degraded image for an I2SB teacher, Gaussian noise in
+    an inpainting hole; the mean network's output for an NADB teacher); each step draws a fresh ``z``, reads the
+    generator's output through the teacher's ``x0`` reparameterisation and takes the teacher's posterior to the
+    next student time (Sec. 3.5); the last step returns ``x0``.
 
     Args:
-        unet (`UNet2DModel`): the generator; its input channels are ``[x_t, (x1 if cond_x1), z]``, or ``[x1, z]``
-            for a degraded-input student.
+        unet (`UNet2DModel`): the generator; its input channels are ``[x_t, (x1 if cond_x1), z]``.
         scheduler (`IBMDScheduler`): the student's grid and the teacher's posterior.
-        mean_net (`MeanNetwork`, *optional*): the NADB teacher's mean network (for endpoint-input students).
+        mean_net (`MeanNetwork`, *optional*): the NADB teacher's mean network.
         noise_channels (`int`, defaults to 3): channels of the noise ``z`` (0: a student without noise input).
-        student_input (`str`, defaults to `"endpoint"`): `"endpoint"` or `"degraded"` (see above).
-        degraded_student_time (`float`, defaults to 1.0999): the fixed time input of a degraded-input student (the
-            mean network's, which it starts from).
     """
 
     model_cpu_offload_seq = "mean_net->unet"
@@ -59,127 +73,131 @@ class IBMDPipeline(BridgePipeline):
         scheduler: IBMDScheduler,
         mean_net: MeanNetwork | None = None,
         noise_channels: int = 3,
-        student_input: str = "endpoint",
-        degraded_student_time: float = OFFICIAL_MEAN_NET_TIME,
     ):
         super().__init__()
         if not isinstance(scheduler, IBMDScheduler):
             raise TypeError(f"IBMDPipeline needs an IBMDScheduler, got {type(scheduler).__name__}.")
         if noise_channels < 0:
             raise ValueError(f"`noise_channels` must be >= 0, got {noise_channels}.")
-        if student_input not in STUDENT_INPUTS:
-            raise ValueError(f"`student_input` must be one of {STUDENT_INPUTS}, got {student_input!r}.")
-        if student_input == "degraded" and takes_condition(unet, noise_channels):
-            raise ValueError("A degraded-input student takes [x1, z]: it has no separate condition channels.")
         takes_condition(unet, noise_channels)
         self.register_modules(unet=unet, scheduler=scheduler, mean_net=mean_net)
-        self.register_to_config(
-            noise_channels=noise_channels, student_input=student_input, degraded_student_time=degraded_student_time
-        )
+        self.register_to_config(noise_channels=noise_channels)
 
     @classmethod
     def from_teacher(
-        cls,
-        teacher: I2SBPipeline | NADBPipeline,
-        num_student_steps: int = 1,
-        noise_channels: int = 3,
-        student_input: str = "endpoint",
+        cls, teacher: I2SBPipeline | NADBPipeline, num_student_steps: int = 1, noise_channels: int = 3
     ) -> IBMDPipeline:
-        """An untrained student initialised from a teacher pipeline (paper App. B).
-
-        The generator is a copy of the teacher's UNet (or, for ``student_input="degraded"``, of the NADB teacher's
-        mean network) with ``noise_channels`` extra zero-initialised input channels, so that before training it
-        returns exactly the teacher's ``x0`` prediction at t = T (or the mean network's output).
-        """
-        if student_input == "degraded":
-            if not isinstance(teacher, NADBPipeline) or teacher.mean_net is None:
-                raise ValueError("A degraded-input student starts from the mean network of an NADB teacher.")
-            base, mean_net, time = teacher.mean_net.unet, None, teacher.mean_net.config.model_time
-        else:
-            base, mean_net, time = teacher.unet, getattr(teacher, "mean_net", None), OFFICIAL_MEAN_NET_TIME
-        generator = expand_input_channels(base, noise_channels) if noise_channels else copy.deepcopy(base)
-        scheduler = IBMDScheduler.from_teacher(teacher.scheduler, num_student_steps)
-        mean_net = copy.deepcopy(mean_net) if mean_net is not None else None
-        return cls(generator, scheduler, mean_net, noise_channels, student_input, time)
+        """An untrained student initialised from a teacher pipeline (paper App. B): a copy of the teacher's UNet
+        with ``noise_channels`` zero-initialised input channels, so that before training it returns exactly the
+        teacher's ``x0`` prediction at t = T."""
+        mean_net = getattr(teacher, "mean_net", None)
+        return cls(
+            _student_network(teacher.unet, noise_channels),
+            IBMDScheduler.from_teacher(teacher.scheduler, num_student_steps),
+            copy.deepcopy(mean_net) if mean_net is not None else None,
+            noise_channels,
+        )
 
     @property
-    def cond_x1(self) -> bool:
-        return takes_condition(self.unet, self.config.noise_channels)
+    def noise_channels(self) -> int:
+        return self.config.noise_channels
+
+    @property
+    def default_num_inference_steps(self) -> int:
+        """The number of steps the student was distilled for."""
+        return self.scheduler.config.num_student_steps
+
+    def model_output(self, sample, timestep, condition, generator=None, network=None) -> torch.Tensor:
+        """``G(x_t, z, t[, x1])`` with a fresh ``z`` per step."""
+        return unet_forward(
+            network or self.unet,
+            sample,
+            self.scheduler.model_time(timestep),
+            condition=condition if self.cond_x1 else None,
+            noise=_generator_noise(sample, self.noise_channels, generator),
+        )
+
+
+class IBMDDegradedInputPipeline(RestorationPipeline):
+    """A one-call student ``x0 = G([x1, z], t_M)`` distilled from an NADB teacher, starting from its mean network.
+
+    Args:
+        unet (`UNet2DModel`): the generator; input channels ``[x1, z]``.
+        noise_channels (`int`, defaults to 3): channels of the noise ``z`` (0: none).
+        model_time (`float`, defaults to 1.0999): the fixed time input (the mean network's, which it starts from).
+    """
+
+    model_cpu_offload_seq = "unet"
+    default_num_inference_steps = 1
+
+    def __init__(self, unet: UNet2DModel, noise_channels: int = 3, model_time: float = OFFICIAL_MEAN_NET_TIME):
+        super().__init__()
+        if unet.config.in_channels != unet.config.out_channels + noise_channels:
+            raise ValueError(
+                f"A degraded-input student takes [x1, z]: {unet.config.out_channels} + {noise_channels} input "
+                f"channels, got {unet.config.in_channels}."
+            )
+        self.register_modules(unet=unet)
+        self.register_to_config(noise_channels=noise_channels, model_time=model_time)
+
+    @classmethod
+    def from_teacher(cls, teacher: NADBPipeline, noise_channels: int = 3) -> IBMDDegradedInputPipeline:
+        """An untrained student: the NADB teacher's mean network with zero-initialised noise channels."""
+        if not isinstance(teacher, NADBPipeline) or teacher.mean_net is None:
+            raise ValueError("A degraded-input student starts from the mean network of an NADB teacher.")
+        network = _student_network(teacher.mean_net.unet, noise_channels)
+        return cls(network, noise_channels, teacher.mean_net.config.model_time)
+
+    def generate(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        *,
+        network: torch.nn.Module | None = None,
+        enable_grad: bool = False,
+    ) -> torch.Tensor:
+        """``x0 = G([x1, z], t_M)`` on `(B, C, H, W)` images in ``[-1, 1]`` (H, W multiples of the network's);
+        the known pixels of ``x1`` are copied under a mask."""
+        with torch.set_grad_enabled(enable_grad):
+            z = _generator_noise(degraded, self.noise_channels, generator)
+            x0 = unet_forward(network or self.unet, degraded, self.model_time, noise=z)
+        return x0 if mask is None else mask * x0 + (1.0 - mask) * degraded
+
+    @property
+    def noise_channels(self) -> int:
+        return self.config.noise_channels
+
+    @property
+    def model_time(self) -> float:
+        """The fixed time input of the generator."""
+        return self.config.model_time
+
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """One network call: a degraded-input student has no bridge to step along."""
+        return 1, 1
+
+    def restore_padded(self, degraded, mask, num_inference_steps, generator) -> torch.Tensor:
+        """One network call (see :meth:`restore`; ``num_inference_steps`` may only be 1)."""
+        return self.generate(degraded, mask, generator)
 
     @torch.no_grad()
     def __call__(
         self,
         image: ImageInput,
-        mask: ImageInput | None = None,
+        mask_image: ImageInput | None = None,
         num_inference_steps: int | None = None,
-        timesteps: list[int] | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
-        output_trajectory: bool = False,
+        mask: ImageInput | None = None,
     ) -> BridgePipelineOutput | tuple:
-        """Runs the student.
-
-        Args:
-            image: the degraded image(s): PIL, numpy (uint8 or float in [0, 1]) or tensor in [0, 1], one or a batch,
-                any size (padded to the UNet's multiple and cropped back); grayscale and RGBA are converted.
-            mask: for inpainting, 1 (white) in the hole and 0 where pixels are known; the known pixels are copied
-                into the result.
-            num_inference_steps (`int`, *optional*): student steps; defaults to the number it was distilled for.
-            timesteps (`list[int]`, *optional*): a custom descending grid of start indices.
-            generator (`torch.Generator` or list, *optional*): one generator, or one per image, for reproducibility.
-            output_type (`str`, defaults to `"pil"`): `"pil"`, `"np"` (B, H, W, C) or `"pt"` (B, C, H, W), in [0, 1].
-            return_dict (`bool`, defaults to `True`): return a :class:`BridgePipelineOutput` instead of a tuple.
-            output_trajectory (`bool`, defaults to `False`): also return the sample and ``x0`` of every step.
-
-        Returns:
-            :class:`BridgePipelineOutput` (or a tuple whose first element is the images).
-        """
-        check_output_type(output_type)
-        device = self._execution_device
-        x1, mask_t, size = self.prepare_images(image, mask, device)
-        if self.config.student_input == "degraded":
-            return self._restore_from_degraded(
-                x1, mask_t, size, num_inference_steps, generator, output_type, return_dict
-            )
-        # 1. The teacher's endpoint x_T, and the conditioning image, exactly as in distillation.
-        endpoint, condition = prepare_bridge_inputs(self.scheduler, x1, mask_t, self.mean_net, generator)
-        condition = condition if self.cond_x1 else None
-
-        # 2. x0 = G(x_t, z, t), then the teacher's posterior to the next student time (Sec. 3.5).
-        if timesteps is None and num_inference_steps is None:
-            num_inference_steps = self.scheduler.config.num_student_steps
-        self.set_sampling_grid(num_inference_steps, timesteps, device)
-        noise_channels = self.config.noise_channels
-        sample = endpoint
-        trajectory, pred_trajectory = ([endpoint], []) if output_trajectory else (None, None)
-        for t in self.progress_bar(self.scheduler.timesteps):
-            z = None
-            if noise_channels:
-                z_shape = (sample.shape[0], noise_channels, *sample.shape[2:])
-                z = randn_tensor(z_shape, generator=generator, device=device, dtype=sample.dtype)
-            model_output = unet_forward(self.unet, sample, self.scheduler.model_time(t), condition=condition, noise=z)
-            sample, pred_x0 = self.scheduler.step(
-                model_output, t, sample, generator=generator, return_dict=False, endpoint=endpoint, mask=mask_t
-            )
-            if output_trajectory:
-                trajectory.append(sample)
-                pred_trajectory.append(pred_x0)
-
-        # 3. Crop the padding and convert.
-        return self.finish(sample, size, output_type, return_dict, trajectory, pred_trajectory)
-
-    def _restore_from_degraded(self, x1, mask, size, num_inference_steps, generator, output_type, return_dict):
-        """A degraded-input student: ``x0 = G([x1, z], t_M)`` in a single network call."""
-        if num_inference_steps not in (None, 1):
-            raise ValueError(
-                f"A degraded-input student takes exactly one step, got num_inference_steps={num_inference_steps}."
-            )
-        z = None
-        if self.config.noise_channels:
-            z_shape = (x1.shape[0], self.config.noise_channels, *x1.shape[2:])
-            z = randn_tensor(z_shape, generator=generator, device=x1.device, dtype=x1.dtype)
-        sample = unet_forward(self.unet, x1, self.config.degraded_student_time, noise=z)
-        if mask is not None:
-            sample = mask * sample + (1.0 - mask) * x1
-        return self.finish(sample, size, output_type, return_dict)
+        """Restores images in one network call; the arguments are those of the bridge pipelines'
+        ``__call__`` (``num_inference_steps`` may only be 1)."""
+        mask_image = self._resolve_mask(mask_image, mask)
+        degraded, mask_t = self.preprocess(image, mask_image)
+        self.check_inputs(degraded.shape[0], output_type, generator, num_inference_steps)
+        images = self.postprocess(self.restore(degraded, mask_t, num_inference_steps, generator), output_type)
+        self.maybe_free_model_hooks()
+        return BridgePipelineOutput(images=images) if return_dict else (images,)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 from diffusers.configuration_utils import ConfigMixin
@@ -29,7 +29,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 
-__all__ = ["BridgeScheduler", "BridgeSchedulerOutput", "uniform_grid"]
+__all__ = ["BridgeInputs", "BridgeScheduler", "BridgeSchedulerOutput", "uniform_grid"]
 
 
 @dataclass
@@ -45,6 +45,18 @@ class BridgeSchedulerOutput(BaseOutput):
 
     prev_sample: torch.Tensor
     pred_original_sample: torch.Tensor | None = None
+
+
+class BridgeInputs(NamedTuple):
+    """Where a bridge starts and what its network sees besides ``x_t``, both `(B, C, H, W)` in ``[-1, 1]``.
+
+    Attributes:
+        endpoint: ``x_T``, where sampling starts and what the training marginal interpolates towards.
+        condition: the image a ``cond_x1`` network receives concatenated to ``x_t`` (other networks ignore it).
+    """
+
+    endpoint: torch.Tensor
+    condition: torch.Tensor
 
 
 def uniform_grid(num_indices: int, count: int) -> list[int]:
@@ -74,6 +86,7 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
     ``__len__``). Members a subclass must provide:
 
     ========================================  ===================================================================
+    ``prepare_endpoint(x1, mask, ...)``       where the bridge starts and what a ``cond_x1`` network sees
     ``sample_timesteps(batch_size, ...)``     training times, drawn as the method draws them
     ``sample_bridge(x0, x1, timesteps, ...)`` a draw of ``X_t`` from the training marginal
     ``training_target(x0, x1, x_t, t)``       the regression target of the network
@@ -99,6 +112,26 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
     @property
     def endpoint_index(self) -> int:
         """The training index of the endpoint ``x1`` (where sampling starts)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ endpoint
+    def prepare_endpoint(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        estimate: torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> BridgeInputs:
+        """The bridge's start and conditioning image from degraded images: the one definition that sampling,
+        training and distillation share, so that a network always sees the inputs it was trained on.
+
+        Args:
+            degraded (`torch.Tensor` of shape `(B, C, H, W)`): the degraded images ``x1`` in ``[-1, 1]``.
+            mask (`torch.Tensor` of shape `(B, 1, H, W)`, *optional*): inpainting hole, 1 where pixels are missing.
+            estimate (`torch.Tensor` of shape `(B, C, H, W)`, *optional*): a mean network's estimate ``M(x1)``, for
+                bridges that start from one (NADB).
+            generator (`torch.Generator` or list, *optional*): randomness the endpoint needs (I2SB's hole noise).
+        """
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------------------------- grid

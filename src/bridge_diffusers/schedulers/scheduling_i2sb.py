@@ -15,7 +15,7 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from .scheduling_bridge import BridgeScheduler, BridgeSchedulerOutput, uniform_grid
+from .scheduling_bridge import BridgeInputs, BridgeScheduler, BridgeSchedulerOutput, uniform_grid
 
 
 __all__ = ["I2SBScheduler", "i2sb_betas"]
@@ -100,6 +100,22 @@ class I2SBScheduler(BridgeScheduler):
     @property
     def endpoint_index(self) -> int:
         return self.config.num_train_timesteps - 1
+
+    def prepare_endpoint(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        estimate: torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> BridgeInputs:
+        """``X1`` itself, with fresh N(0, 1) noise in an inpainting hole (official ``Runner``), as both the endpoint
+        and the conditioning image (the official ``cond = x1`` is taken after the hole is filled). ``estimate`` is
+        unused: I2SB starts from the degraded image."""
+        if mask is None:
+            return BridgeInputs(endpoint=degraded, condition=degraded)
+        hole_noise = self._noise_like(degraded, generator)
+        noisy = (1.0 - mask) * degraded + mask * hole_noise
+        return BridgeInputs(endpoint=noisy, condition=noisy)
 
     # ------------------------------------------------------------------------------------------ training
     def sample_timesteps(

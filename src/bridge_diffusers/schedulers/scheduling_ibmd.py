@@ -17,7 +17,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import logging
 
-from .scheduling_bridge import BridgeScheduler, BridgeSchedulerOutput
+from .scheduling_bridge import BridgeInputs, BridgeScheduler, BridgeSchedulerOutput
 from .scheduling_i2sb import I2SBScheduler
 from .scheduling_nadb import NADBScheduler
 
@@ -88,6 +88,10 @@ class IBMDScheduler(BridgeScheduler):
     def __len__(self) -> int:
         return len(self.teacher)
 
+    def prepare_endpoint(self, degraded, mask=None, estimate=None, generator=None) -> BridgeInputs:
+        """The teacher's endpoint and conditioning image: the student starts where its teacher starts."""
+        return self.teacher.prepare_endpoint(degraded, mask, estimate, generator)
+
     # ------------------------------------------------- the teacher's bridge (used to train the fake model)
     def sample_timesteps(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """The teacher's training times (the fake bridge model is trained exactly as the teacher was)."""
@@ -131,10 +135,10 @@ class IBMDScheduler(BridgeScheduler):
                 f"This IBMD student was distilled for {self.config.num_student_steps} step(s); sampling with "
                 f"{num_inference_steps} uses it outside its training."
             )
-        super().set_timesteps(num_inference_steps=num_inference_steps, device=device, timesteps=timesteps)
-
-    def _build_grid(self, num_inference_steps: int) -> list[int]:
-        return self.teacher._build_grid(num_inference_steps)
+        # The student steps on its teacher's grid, and each posterior step below is the teacher's: set the teacher's
+        # grid through its own API and mirror it, so that both agree on every transition.
+        self.teacher.set_timesteps(num_inference_steps=num_inference_steps, device=device, timesteps=timesteps)
+        super().set_timesteps(timesteps=self.teacher.timesteps.tolist(), device=device)
 
     def step(
         self,
@@ -175,7 +179,6 @@ class IBMDScheduler(BridgeScheduler):
                 if "mask" not in inspect.signature(self.teacher.step).parameters:
                     raise ValueError(f"A {type(self.teacher).__name__} teacher does not support inpainting masks.")
                 teacher_kwargs["mask"] = mask
-            self.teacher._grid = self._grid
             prev_sample, pred_x0 = self.teacher.step(
                 model_output, timestep, sample, generator=generator, return_dict=False, **teacher_kwargs
             )

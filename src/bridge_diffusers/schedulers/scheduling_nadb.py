@@ -20,7 +20,7 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from .scheduling_bridge import BridgeScheduler, BridgeSchedulerOutput, uniform_grid
+from .scheduling_bridge import BridgeInputs, BridgeScheduler, BridgeSchedulerOutput, uniform_grid
 
 
 __all__ = ["NADBScheduler", "default_threshold"]
@@ -105,6 +105,21 @@ class NADBScheduler(BridgeScheduler):
         """``gamma_Y(t) = k t^(1-a) (1 - t)``: the noise scale of the target ``Y_t`` (Proposition 1)."""
         t = torch.as_tensor(t, dtype=torch.float64)
         return self.config.k * t.pow(1.0 - self.config.alpha) * (1.0 - t)
+
+    def prepare_endpoint(
+        self,
+        degraded: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        estimate: torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> BridgeInputs:
+        """The mean network's estimate ``X0_hat = M(X1)`` as the endpoint (``X1`` itself without one, the official
+        ``runner1``), with the known pixels of ``X1`` written in under a mask so that the bridge is exact there; the
+        conditioning image is the **raw** ``X1`` (the official ``cond_x1`` input), never the estimate."""
+        endpoint = degraded if estimate is None else estimate
+        if mask is not None:
+            endpoint = mask * endpoint + (1.0 - mask) * degraded
+        return BridgeInputs(endpoint=endpoint, condition=degraded)
 
     # ---------------------------------------------------------------------------------------- training
     def sample_timesteps(

@@ -1,24 +1,7 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""What the training scripts share: flags, data, losses, the accelerate loop, checkpoints, cards and Hub upload."""
+"""Small helpers that the training scripts ``training/train_{i2sb,nadb,ibmd}.py`` share, each script writing its own
+loop: flag groups (``args``), data (``data``), crash-safe checkpoints and step seeding (``checkpoints``), validation
+logging (``validation``), model cards (``model_card``), saving and the Hub upload (``hub``), and the losses
+(``losses``: bridge matching; ``ibmd``: the IBMD objective)."""
 
-from .checkpoints import find_checkpoint, list_checkpoints, load_extra_state, save_checkpoint
-from .config import I2SBRecipe, build_parser, official_i2sb_recipe, parse_args
-from .losses import bridge_matching_loss, masked_mse, mean_network_loss
-from .model_card import TrainingReport, write_model_card
-
-
-__all__ = [
-    "I2SBRecipe",
-    "TrainingReport",
-    "bridge_matching_loss",
-    "build_parser",
-    "find_checkpoint",
-    "list_checkpoints",
-    "load_extra_state",
-    "masked_mse",
-    "mean_network_loss",
-    "official_i2sb_recipe",
-    "parse_args",
-    "save_checkpoint",
-    "write_model_card",
-]
+from .losses import bridge_matching_loss as bridge_matching_loss  # the loss of benchmarks/train_step.py

@@ -1,9 +1,10 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""Crash-safe training checkpoints on top of ``accelerate``'s ``save_state`` / ``load_state``.
+"""Crash-safe ``accelerate`` checkpoints, ``--resume_from_checkpoint``, and the seeding that makes a resume exact.
 
-A checkpoint is written into ``checkpoint-N.partial`` and renamed to ``checkpoint-N`` only once every process has
-finished writing: a run killed mid-write leaves a ``.partial`` folder that nothing ever loads (and the next save
-removes), never a ``checkpoint-N`` that cannot load. ``latest`` is the complete checkpoint with the largest N.
+A checkpoint is ``accelerator.save_state`` written into ``checkpoint-N.partial`` and renamed to ``checkpoint-N``
+once every process has finished writing: a run killed mid-write leaves a ``.partial`` folder that nothing loads
+(and the next save removes), never a ``checkpoint-N`` that cannot load. ``latest`` is the complete checkpoint with
+the largest N. The scripts' save/load hooks put ``save_pretrained`` folders (``unet``, ``unet_ema``, ...) inside.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.logging import get_logger
 
 
-__all__ = ["find_checkpoint", "list_checkpoints", "load_extra_state", "save_checkpoint"]
-
-logger = get_logger(__name__)
+__all__ = ["find_checkpoint", "list_checkpoints", "load_checkpoint", "save_checkpoint", "step_generator"]
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_PARTIAL_SUFFIX = ".partial"
+
+
+def step_generator(seed: int, step: int, process_index: int, device: torch.device | str) -> torch.Generator:
+    """The generator of one training micro-step (bridge times and noise), seeded from ``(seed, step, process)``
+    alone: a resumed run draws what the uninterrupted run drew, and processes draw different noise. (Data crops
+    and degradations are seeded by their item index.)"""
+    state = np.random.SeedSequence([seed, step, process_index]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state >> np.uint64(1)))
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -32,16 +37,12 @@ def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    found = []
-    for entry in directory.iterdir():
-        match = _CHECKPOINT.match(entry.name)
-        if match and entry.is_dir():
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
+    return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir())
 
 
 def find_checkpoint(directory: str | os.PathLike, which: str) -> tuple[int, Path] | None:
-    """Resolves ``--resume_from_checkpoint``: ``"latest"`` (None when there is none yet) or a checkpoint path.
+    """Resolves ``--resume_from_checkpoint``: ``"latest"`` (None when there is none yet) or a checkpoint path
+    (absolute, or relative to the working directory or to ``directory``).
 
     Raises:
         ValueError: a path that is not a complete ``checkpoint-N`` folder.
@@ -49,80 +50,58 @@ def find_checkpoint(directory: str | os.PathLike, which: str) -> tuple[int, Path
     if which == "latest":
         checkpoints = list_checkpoints(directory)
         return checkpoints[-1] if checkpoints else None
-    path = Path(which)
-    if not path.is_absolute() and not path.exists():
-        path = Path(directory) / which
-    match = _CHECKPOINT.match(path.name)
-    if not match or not path.is_dir():
+    path = Path(which) if Path(which).exists() else Path(directory) / which
+    if not (match := _CHECKPOINT.match(path.name)) or not path.is_dir():
+        complete = [p.name for _, p in list_checkpoints(directory)]
         raise ValueError(
-            f"--resume_from_checkpoint {which!r} is not a complete checkpoint folder named checkpoint-<step> "
-            f"(complete ones in {directory}: {[p.name for _, p in list_checkpoints(directory)]}); "
-            "or pass 'latest'."
+            f"--resume_from_checkpoint {which!r} is not a complete checkpoint folder named "
+            f"checkpoint-<step> (complete ones in {directory}: {complete}); or pass 'latest'."
         )
     return int(match.group(1)), path
 
 
-def save_checkpoint(
-    accelerator: Accelerator,
-    directory: str | os.PathLike,
-    step: int,
-    total_limit: int | None = None,
-    extra_state: dict[str, Any] | None = None,
-) -> Path:
-    """Saves the full training state (models, optimizers, schedulers, RNG states) atomically.
+def load_checkpoint(accelerator: Accelerator, directory: str | os.PathLike, which: str | None) -> int:
+    """``accelerator.load_state`` of the checkpoint that ``--resume_from_checkpoint`` names; returns its step
+    (0 without one: a fresh run)."""
+    found = find_checkpoint(directory, which) if which else None
+    if found is None:
+        if which:
+            accelerator.print(f"No checkpoint in {directory} yet: starting a new run.")
+        return 0
+    accelerator.print(f"Resuming from {found[1]}")
+    accelerator.load_state(str(found[1]))
+    return found[0]
 
-    Must be called on every process. ``extra_state`` maps names to objects with a ``state_dict`` (the EMA
-    weights), written by the main process as ``<name>.pt`` inside the checkpoint; they are kept out of
-    accelerate's ``register_for_checkpointing`` list, which cannot be cleared between the two NADB stages. With
-    ``total_limit``, the oldest complete checkpoints are removed (after the new one is complete) so that at
-    most ``total_limit`` remain.
-    """
+
+def save_checkpoint(
+    accelerator: Accelerator, directory: str | os.PathLike, step: int, total_limit: int | None
+) -> Path:
+    """``accelerator.save_state`` into ``directory/checkpoint-<step>``, atomically, then removes the oldest
+    complete checkpoints so that at most ``total_limit`` remain. Must be called on every process."""
     directory = Path(directory)
-    final = directory / f"checkpoint-{step}"
-    partial = directory / f"checkpoint-{step}{_PARTIAL_SUFFIX}"
+    final, partial = directory / f"checkpoint-{step}", directory / f"checkpoint-{step}.partial"
     if accelerator.is_main_process:
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob(f"checkpoint-*{_PARTIAL_SUFFIX}"):
+        for stale in directory.glob("checkpoint-*.partial"):
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        for name, obj in (extra_state or {}).items():
-            torch.save(obj.state_dict(), partial / f"{name}.pt")
-        _fsync_tree(partial)
-        if final.exists():  # the same step saved again (e.g. the final save of a resumed run)
+        for path in [*partial.rglob("*"), partial]:  # on disk before the rename publishes the checkpoint
+            _fsync(path)
+        if final.exists():  # the same step saved again (the final save of a resumed run)
             shutil.rmtree(final)
         os.replace(partial, final)
-        _fsync_dir(directory)
-        if total_limit is not None:
-            for _, old in list_checkpoints(directory)[:-total_limit]:
-                logger.info(f"removing old checkpoint {old}")
-                shutil.rmtree(old, ignore_errors=True)
+        _fsync(directory)
+        for _, old in list_checkpoints(directory)[: -total_limit if total_limit else 0]:
+            shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
 
 
-def load_extra_state(checkpoint: str | os.PathLike, extra_state: dict[str, Any]) -> None:
-    """Restores the objects saved by ``save_checkpoint(..., extra_state=...)`` from a checkpoint folder."""
-    for name, obj in extra_state.items():
-        path = Path(checkpoint) / f"{name}.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"The checkpoint {checkpoint} has no {name}.pt: it was saved without {name}.")
-        obj.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flushes every file of a finished checkpoint to disk before it is published by the rename."""
-    for path in root.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(root)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -1,32 +1,37 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""Publishing a trained pipeline folder to the Hugging Face Hub."""
+"""Writing a trained pipeline (fp32 weights and an ``fp16`` variant) and publishing it on the Hugging Face Hub."""
 
 from __future__ import annotations
 
 import os
 
+import torch
+from diffusers import DiffusionPipeline
 from huggingface_hub import create_repo, upload_folder
 
 
-__all__ = ["push_folder_to_hub"]
+__all__ = ["push_to_hub", "save_pipeline"]
 
 # Training leftovers that are not part of a published pipeline.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "mean_checkpoints/**", "logs/**", "validation/**"]
 
 
-def push_folder_to_hub(
-    folder: str | os.PathLike,
-    repo_id: str,
-    token: str | None = None,
-    private: bool = False,
-    commit_message: str = "Upload bridge-diffusers pipeline",
-) -> str:
-    """Creates ``repo_id`` if needed and uploads the pipeline folder (model card included). Returns the repo id."""
-    repo_id = create_repo(repo_id=repo_id, exist_ok=True, token=token, private=private).repo_id
+def save_pipeline(pipeline: DiffusionPipeline, output_dir: str) -> None:
+    """``save_pretrained`` in float32, then the ``fp16`` variant beside it (``from_pretrained(..., variant="fp16")``).
+    The pipeline is left in float16."""
+    pipeline.save_pretrained(output_dir)
+    pipeline.to(torch.float16).save_pretrained(output_dir, variant="fp16")
+
+
+def push_to_hub(folder: str, hub_model_id: str | None = None, token: str | None = None, private: bool = False) -> str:
+    """Creates the repo (``hub_model_id``, by default the folder's name, as diffusers' examples do) and uploads the
+    pipeline folder with its model card. Returns the repo id."""
+    name = hub_model_id or os.path.basename(os.path.normpath(folder))
+    repo_id = create_repo(repo_id=name, exist_ok=True, token=token, private=private).repo_id
     upload_folder(
         repo_id=repo_id,
         folder_path=os.fspath(folder),
-        commit_message=commit_message,
+        commit_message="Upload bridge-diffusers pipeline",
         ignore_patterns=IGNORE_PATTERNS,
         token=token,
     )

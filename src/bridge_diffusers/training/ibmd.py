@@ -7,7 +7,8 @@
 The "fake" bridge model phi is fitted to the generator's own coupling by ordinary bridge matching
 (:func:`fake_model_loss`); the generator follows the teacher-minus-fake difference on the same
 ``(x0, t, x_t)`` (:func:`generator_loss`), whose gradient reaches ``theta`` through ``x0`` and through the
-reparameterised ``x_t``. The functions take plain callables, so they serve the UNet trainer and closed-form tests.
+reparameterised ``x_t``. The losses take plain callables (:func:`x0_predictor` makes one of a bridge network), so
+they serve ``training/train_ibmd.py`` and closed-form tests alike.
 """
 
 from __future__ import annotations
@@ -17,13 +18,25 @@ from collections.abc import Callable
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..models.bridge_unet import unet_forward
 from ..schedulers.scheduling_bridge import BridgeScheduler
 
 
-__all__ = ["X0Predictor", "bridge_draw", "fake_model_loss", "generator_loss", "loss_weights"]
+__all__ = ["X0Predictor", "bridge_draw", "fake_model_loss", "generator_loss", "loss_weights", "x0_predictor"]
 
 # (x_t (B, C, H, W), integer timesteps (B,)) -> x0 estimate (B, C, H, W)
 X0Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def x0_predictor(scheduler: BridgeScheduler, network: torch.nn.Module, condition: torch.Tensor | None) -> X0Predictor:
+    """A bridge network (the teacher or the fake model, possibly DDP-wrapped) in the teacher's ``x0``
+    parameterisation; ``condition`` is the ``cond_x1`` input, or None for a network without one."""
+
+    def predict(x_t: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        output = unet_forward(network, x_t, scheduler.model_time(timesteps), condition=condition)
+        return scheduler.pred_original_sample(output, timesteps, x_t)
+
+    return predict
 
 
 def bridge_draw(

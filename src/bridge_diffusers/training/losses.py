@@ -1,5 +1,5 @@
 # Copyright 2026 The bridge-diffusers developers. Licensed under the Apache License, Version 2.0.
-"""Training losses shared by the scripts: bridge matching (I2SB eq. 12, NADB's L_NADB) and NADB's mean network."""
+"""The bridge-matching loss that I2SB (eq. 12) and NADB (L_NADB) train with."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..models.bridge_unet import unet_forward
-from ..models.mean_net import MeanNetwork
 from ..schedulers.scheduling_bridge import BridgeScheduler
 
 
-__all__ = ["bridge_matching_loss", "masked_mse", "mean_network_loss"]
+__all__ = ["bridge_matching_loss", "masked_mse"]
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -58,8 +57,3 @@ def bridge_matching_loss(
     target = scheduler.training_target(clean, endpoint, x_t, timesteps)
     prediction = unet_forward(unet, x_t, scheduler.model_time(timesteps), condition=condition)
     return masked_mse(prediction, target, mask)
-
-
-def mean_network_loss(mean_net: MeanNetwork, clean: torch.Tensor, degraded: torch.Tensor) -> torch.Tensor:
-    """NADB's ``L_MSE = E ||M(X1) - X0||^2`` (paper Sec. 3.1): plain regression to the posterior mean."""
-    return masked_mse(mean_net(degraded), clean)

@@ -3,42 +3,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-
-__all__ = ["TrainingReport", "write_model_card"]
-
-METHOD_DESCRIPTIONS = {
-    "i2sb": "I2SB (Image-to-Image Schroedinger Bridge, Liu et al., ICML 2023): a tractable Schroedinger bridge "
-    "from the degraded to the clean image, sampled with DDPM posteriors.",
-    "nadb": "NADB (noise-aligned diffusion bridge, Gao et al., CVPR 2026): a frozen mean network estimates the "
-    "clean image, and a noise-aligned bridge refines it, sampled in two stages around the threshold d.",
-    "ibmd": "IBMD (Inverse Bridge Matching Distillation, Gushchin et al., ICML 2025): a one- or few-step "
-    "generator distilled from a trained bridge.",
-}
+from ..methods import method_of
+from ..pipelines import RestorationPipeline
 
 
-@dataclass
-class TrainingReport:
-    """What a model card states about a training run."""
-
-    method: str
-    task: str
-    data: str
-    steps: int
-    resolution: int
-    batch_size: int
-    command: str = field(default_factory=lambda: launch_command())
-    validation_metrics: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, str] = field(default_factory=dict)
-    license: str = "apache-2.0"
-    base_model: str | None = None
+__all__ = ["launch_command", "write_model_card"]
 
 
 def launch_command(argv: list[str] | None = None) -> str:
@@ -51,69 +28,82 @@ def launch_command(argv: list[str] | None = None) -> str:
     return shlex.join([*launcher.split(), script, *argv[1:]])
 
 
-def _metrics_table(metrics: dict[str, float]) -> str:
-    if not metrics:
-        return "No validation was run."
-    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(metrics.items()))
-    return f"| metric | value |\n|---|---|\n{rows}"
+def write_model_card(
+    args: argparse.Namespace,
+    pipeline: RestorationPipeline,
+    data: str,
+    batch_size: int,
+    metrics: dict[str, float],
+    details: dict[str, object],
+    base_model: str | None = None,
+) -> Path:
+    """Writes ``README.md`` (YAML front matter + card) into ``args.output_dir``, where ``pipeline`` was saved.
 
-
-def write_model_card(folder: str | os.PathLike, report: TrainingReport) -> Path:
-    """Writes ``README.md`` (YAML front matter + a card) into a saved pipeline folder and returns its path."""
-    data = ModelCardData(
-        license=report.license,
+    Args:
+        args: the training flags (task, steps, resolution, the command in ``args.command``).
+        pipeline: the trained pipeline; its method comes from the registry.
+        data (`str`): where the training images came from.
+        batch_size (`int`): the total batch size of an optimiser step.
+        metrics (`dict`): the final validation scores.
+        details (`dict`): method settings, listed under "Training".
+        base_model (`str`, *optional*): the Hub id of the model it was distilled or fine-tuned from.
+    """
+    method, task = method_of(pipeline), args.task or "paired translation"
+    card_data = ModelCardData(
+        license="apache-2.0",
         library_name="bridge-diffusers",
         pipeline_tag="image-to-image",
-        tags=["diffusers", "diffusion-bridge", "image-restoration", report.method, report.task],
-        base_model=report.base_model,
+        tags=["diffusers", "diffusion-bridge", "image-restoration", method.name, task],
+        base_model=base_model,
     )
-    pipeline_class = {"i2sb": "I2SBPipeline", "nadb": "NADBPipeline", "ibmd": "IBMDPipeline"}[report.method]
-    extra = "\n".join(f"- **{key}**: {value}" for key, value in report.extra.items())
+    pipeline_class = type(pipeline).__name__
+    rows = "".join(f"\n| {name} | {value:.4f} |" for name, value in sorted(metrics.items()))
+    table = f"| metric | value |\n|---|---|{rows}" if rows else "No validation was run."
+    settings = "".join(f"- **{key}**: {value}\n" for key, value in details.items())
     content = f"""---
-{data.to_yaml()}
+{card_data.to_yaml()}
 ---
 
-# {report.method.upper()} for `{report.task}`
+# {method.title} for `{task}`
 
-{METHOD_DESCRIPTIONS[report.method]}
+{method.description}
 
 ## Use
 
 ```python
 from bridge_diffusers import {pipeline_class}
 
-pipe = {pipeline_class}.from_pretrained("<this folder or repo id>")
+pipe = {pipeline_class}.from_pretrained("<this folder or repo id>")  # variant="fp16": half-size weights
 restored = pipe(image=degraded_image).images[0]
 ```
 
 ## Training
 
-- **Task**: `{report.task}`
-- **Data**: {report.data}
-- **Steps**: {report.steps} optimiser steps, batch {report.batch_size}, {report.resolution}x{report.resolution} crops
-{extra}
-
+- **Task**: `{task}`
+- **Data**: {data}
+- **Steps**: {args.max_train_steps} optimiser steps, batch {batch_size}, {args.resolution}x{args.resolution} crops
+{settings}
 Command:
 
 ```bash
-{report.command}
+{args.command}
 ```
 
 ## Validation
 
-{_metrics_table(report.validation_metrics)}
+{table}
 
 ## Limitations
 
-- Trained for `{report.task}` only, on the data above: other degradations or image statistics are out of
+- Trained for `{task}` only, on the data above: other degradations or image statistics are out of
   distribution, and a short run on a small corpus is far from the papers' ImageNet models.
 - A generative restorer can invent plausible detail that was not in the original: do not use its output as
   evidence of what a scene contained.
 
 ## Licence
 
-{report.license}. Code: bridge-diffusers (Apache-2.0).
+apache-2.0. Code: bridge-diffusers (Apache-2.0).
 """
-    path = Path(folder) / "README.md"
+    path = Path(args.output_dir) / "README.md"
     path.write_text(ModelCard(content).content)
     return path
