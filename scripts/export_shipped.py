@@ -16,7 +16,6 @@ it was scored on ("degraded by `<name>`", which the demos read back), and ``<out
 from __future__ import annotations
 
 import argparse
-import copy
 import shlex
 import shutil
 import sys
@@ -37,6 +36,7 @@ from bridge_diffusers.evaluation import (
 )
 from bridge_diffusers.methods import METHODS, method_of
 from bridge_diffusers.pipelines import load_pipeline
+from bridge_diffusers.training.hub import save_pipeline
 
 
 def evaluation_steps(pipe) -> int | None:
@@ -45,18 +45,11 @@ def evaluation_steps(pipe) -> int | None:
     return None if method.is_student else method.default_steps
 
 
-def save_shipped(pipe, folder: Path) -> None:
-    """``folder`` with float32 weights as the default and an ``fp16`` variant (half the size; load it with
-    ``from_pretrained(folder, variant="fp16", torch_dtype=torch.float16)``)."""
-    pipe.to(torch.float32).save_pretrained(folder)
-    copy.deepcopy(pipe).to(torch.float16).save_pretrained(folder, variant="fp16")  # `pipe` keeps its float32 weights
-
-
 def resave(folder: Path) -> None:
     """Re-saves a shipped folder (its default weights) in the current format and layout, keeping its model card."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    save_shipped(load_pipeline(str(folder)), partial)
+    save_pipeline(load_pipeline(str(folder)), partial)
     shutil.copy(folder / "README.md", partial / "README.md")
     shutil.rmtree(folder)
     partial.rename(folder)
@@ -119,7 +112,7 @@ def export_run(run: Path, target: Path, evaluation_set: EvaluationSet, baseline:
         rows.append(row)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    save_shipped(pipe, partial)
+    save_pipeline(pipe, partial)
     # the variant as a float32 user without a GPU runs it; its loss is the rounding of the weights
     fp16_row = score_pipeline(load_pipeline(str(partial), variant="fp16"), evaluation_set, "fp16 variant", args.seed)
     rows.insert(1, fp16_row)

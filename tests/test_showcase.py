@@ -185,7 +185,7 @@ def test_shipped_pipeline_has_float32_weights_and_an_fp16_variant(folder):
 
 def test_export_writes_float32_weights_and_an_fp16_variant(tmp_path):
     pipe = NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork())
-    export_shipped.save_shipped(pipe, tmp_path / "nadb-jpeg10")
+    export_shipped.save_pipeline(pipe, tmp_path / "nadb-jpeg10")
     for name in ("unet", "mean_net"):
         files = sorted(p.name for p in (tmp_path / "nadb-jpeg10" / name).glob("*.safetensors"))
         assert files == ["diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors"]

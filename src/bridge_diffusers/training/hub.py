@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import torch
@@ -16,11 +17,11 @@ __all__ = ["push_to_hub", "save_pipeline"]
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "mean_checkpoints/**", "logs/**", "validation/**"]
 
 
-def save_pipeline(pipeline: DiffusionPipeline, output_dir: str) -> None:
-    """``save_pretrained`` in float32, then the ``fp16`` variant beside it (``from_pretrained(..., variant="fp16")``).
-    The pipeline is left in float16."""
-    pipeline.save_pretrained(output_dir)
-    pipeline.to(torch.float16).save_pretrained(output_dir, variant="fp16")
+def save_pipeline(pipeline: DiffusionPipeline, output_dir: str | os.PathLike) -> None:
+    """``save_pretrained`` in float32, then the ``fp16`` variant beside it (half the size; load it with
+    ``from_pretrained(output_dir, variant="fp16", torch_dtype=torch.float16)``). ``pipeline`` is left in float32."""
+    pipeline.to(torch.float32).save_pretrained(output_dir)
+    copy.deepcopy(pipeline).to(torch.float16).save_pretrained(output_dir, variant="fp16")
 
 
 def push_to_hub(folder: str, hub_model_id: str | None = None, token: str | None = None, private: bool = False) -> str:
