@@ -67,17 +67,22 @@ def test_inpainting_copies_known_pixels_on_the_last_step():
     assert nadb_student.step(out, 1000, x_t, endpoint=x_t, mask=mask).prev_sample.shape == x_t.shape
 
 
-def test_other_step_counts_warn_and_run(monkeypatch):
+def test_more_steps_than_distilled_are_refused_and_fewer_warn(monkeypatch):
     from bridge_diffusers.schedulers import scheduling_ibmd
 
     warnings = []
     monkeypatch.setattr(scheduling_ibmd.logger, "warning", warnings.append)
     student = IBMDScheduler.from_teacher(I2SBScheduler())
     student.set_timesteps()
-    assert warnings == []
-    student.set_timesteps(3)
-    assert student.timesteps.tolist() == [999, 666, 333]
-    assert "distilled for 1 step" in warnings[0]
+    assert warnings == [] and student.timesteps.tolist() == [999]
+    with pytest.raises(ValueError, match=r"distilled for 1 step\(s\) and cannot take 3"):
+        student.set_timesteps(3)
+    with pytest.raises(ValueError, match="cannot take 2"):
+        student.set_timesteps(timesteps=[999, 500])
+    two_step = IBMDScheduler.from_teacher(NADBScheduler(), num_student_steps=2)
+    two_step.set_timesteps(1)
+    assert two_step.timesteps.tolist() == [1000]
+    assert "distilled for 2 steps" in warnings[0]
 
 
 def test_training_members_delegate_to_the_teacher():

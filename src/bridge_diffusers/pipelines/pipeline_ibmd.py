@@ -107,6 +107,11 @@ class IBMDPipeline(BridgePipeline):
         """The number of steps the student was distilled for."""
         return self.scheduler.config.num_student_steps
 
+    @property
+    def step_range(self) -> tuple[int, int]:
+        """From one step to the number the student was distilled for (more are refused, see the scheduler)."""
+        return 1, self.scheduler.config.num_student_steps
+
     def model_output(self, sample, timestep, condition, generator=None, network=None) -> torch.Tensor:
         """``G(x_t, z, t[, x1])`` with a fresh ``z`` per step."""
         return unet_forward(
