@@ -45,6 +45,7 @@ from bridge_diffusers.catalogue import CatalogueEntry, read_catalogue, shipped_p
 from bridge_diffusers.data import split_photos
 from bridge_diffusers.degradations import get_degradation, list_degradations
 from bridge_diffusers.degradations.inpaint import Inpainting, center_mask
+from bridge_diffusers.image_io import ImageReadError, read_image
 from bridge_diffusers.imaging import signed_to_image, to_signed_range
 from bridge_diffusers.methods import METHODS
 from bridge_diffusers.metrics import psnr, ssim
@@ -177,6 +178,28 @@ def _describe(image: PIL.Image.Image) -> str:
     return f"{image.width}×{image.height} px"
 
 
+def _read_upload(path: Path) -> tuple[PIL.Image.Image, list[str]]:
+    """An uploaded file through the library's reader (EXIF orientation, 16-bit precision, transparency composited
+    onto white, the first frame of an animation) as an 8-bit RGB image, with the reader's notes.
+
+    Raises:
+        gr.Error: a readable message for an empty, truncated, huge or non-image file.
+    """
+    try:
+        read = read_image(path, alpha="white")
+    except ImageReadError as error:  # the upload's temporary folder says nothing to the user
+        reason = str(error).replace(f"{path.parent}{os.sep}", "")
+        raise gr.Error(f"This file could not be read as an image ({reason}).") from None
+    notes = [note.replace(path.name, "The image", 1) if note.startswith(path.name) else note for note in read.notes]
+    pixels = read.pixels
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+        notes.append("The image is grayscale: it was converted to RGB (the models restore colour images).")
+    if read.bits > 8:
+        notes.append(f"The image has {read.bits}-bit samples: the demo restores it at 8 bits.")
+    return PIL.Image.fromarray(np.round(pixels * 255).astype(np.uint8)), notes
+
+
 def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Image, list[str]]:
     """Turns an upload into an RGB PIL image no larger than ``max_side`` on its long side.
 
@@ -193,12 +216,7 @@ def prepare_image(image: Any, max_side: int | None = None) -> tuple[PIL.Image.Im
     if image is None:
         raise gr.Error("No image: upload a photo or pick one of the examples first.")
     if isinstance(image, (str, os.PathLike)):
-        try:
-            with PIL.Image.open(image) as opened:
-                opened.load()
-                image = opened.copy()
-        except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-            raise gr.Error(f"This file could not be read as an image ({error}).") from error
+        image, notes = _read_upload(Path(image))
     elif isinstance(image, np.ndarray):
         try:
             tensor = images_to_tensor(image, channels=3)
@@ -400,6 +418,30 @@ def restore(
 
 
 # ------------------------------------------------------------------------------------------------- UI
+def _upload_as_path(component: gr.Image) -> gr.Image:
+    """Makes an image input hand its upload to the handler as a file path, not decoded.
+
+    ``gr.Image`` opens the file with PIL before any handler runs, so a non-image or empty upload ended in gradio's
+    generic "upstream app raised an exception"; with the path, :func:`prepare_image` reads the file with the
+    library's reader and says what is wrong. (The instance's ``preprocess`` is replaced rather than subclassing
+    ``gr.Image``: gradio writes a ``.pyi`` stub beside the module of every component subclass.)
+    """
+    decode = component.preprocess
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if payload.path is not None and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        try:  # pasted data (a data: URL): gradio decodes it
+            return decode(payload)
+        except Exception as error:
+            raise gr.Error(f"This upload could not be read as an image ({type(error).__name__}: {error}).") from None
+
+    component.preprocess = preprocess
+    return component
+
+
 def example_photos() -> list[str]:
     """The held-out photos of the photo folder (``$BRIDGE_DIFFUSERS_PHOTOS_DIR`` or ``photos/``), if there is one."""
     try:
@@ -497,13 +539,14 @@ def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = gr.Image(
-                    type="pil",
+                    type="filepath",
                     image_mode=None,
                     format="png",
                     sources=["upload", "clipboard"],
                     label=f"Your photo (downscaled to {max_side} px if larger)",
                     elem_id="input-image",
                 )
+                _upload_as_path(image_in)
                 task_in = gr.Dropdown(
                     choices=tasks, value=task0, label="Task (degradation)", interactive=ready, elem_id="task"
                 )

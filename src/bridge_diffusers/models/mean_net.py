@@ -15,6 +15,8 @@ from diffusers import UNet2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from .bridge_unet import network_input
+
 
 __all__ = ["MeanNetwork"]
 
@@ -66,4 +68,4 @@ class MeanNetwork(ModelMixin, ConfigMixin):
             `torch.Tensor` of shape `(B, C, H, W)`: the estimate of ``E[X0 | X1]``, in the dtype of ``degraded``.
         """
         time = torch.full((degraded.shape[0],), self.config.model_time, device=degraded.device)
-        return self.unet(degraded.to(self.unet.dtype), time, return_dict=False)[0].to(degraded.dtype)
+        return self.unet(network_input(self.unet, degraded), time, return_dict=False)[0].to(degraded.dtype)

@@ -10,7 +10,10 @@ from .pipeline_bridge_utils import (
     BridgePipeline,
     BridgePipelineOutput,
     BridgeSample,
+    PipelineFolderError,
     RestorationPipeline,
+    check_pipeline_folder,
+    check_pipeline_location,
     images_to_tensor,
     mask_to_tensor,
 )
@@ -28,7 +31,10 @@ __all__ = [
     "IBMDDegradedInputPipeline",
     "IBMDPipeline",
     "NADBPipeline",
+    "PipelineFolderError",
     "RestorationPipeline",
+    "check_pipeline_folder",
+    "check_pipeline_location",
     "images_to_tensor",
     "load_pipeline",
     "mask_to_tensor",
@@ -44,11 +50,21 @@ def load_pipeline(path: str | os.PathLike, **kwargs) -> RestorationPipeline:
     if os.path.isdir(path):
         index_file = os.path.join(path, "model_index.json")
         if not os.path.isfile(index_file):
-            raise ValueError(f"{path} has no model_index.json: it is not a saved pipeline folder.")
+            raise PipelineFolderError(f"{path} has no model_index.json: it is not a saved pipeline folder.")
     else:
-        index_file = hf_hub_download(path, "model_index.json")
-    with open(index_file) as handle:
-        class_name = json.load(handle)["_class_name"]
+        check_pipeline_location(path)  # a missing local folder is said so, without a Hub look-up
+        try:
+            index_file = hf_hub_download(path, "model_index.json")
+        except Exception as error:
+            raise OSError(
+                f"{path!r} is not a local folder, and the Hub could not provide it as a repo id "
+                f"({type(error).__name__}: {error})"
+            ) from error
+    try:
+        with open(index_file) as handle:
+            class_name = json.load(handle)["_class_name"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise PipelineFolderError(f"{index_file} is not a pipeline index ({type(error).__name__}: {error})") from None
     class_name = class_name[1] if isinstance(class_name, list) else class_name
     if class_name not in PIPELINE_CLASSES:
         raise ValueError(f"{path} holds a {class_name}, not one of {sorted(PIPELINE_CLASSES)}.")

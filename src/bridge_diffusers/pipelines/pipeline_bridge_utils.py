@@ -13,6 +13,8 @@ evaluation, diagnostics, the showcase and tiling all run the same loop (``restor
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,6 +29,9 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from safetensors import safe_open
 
 from ..models.bridge_unet import downsample_factor, unet_forward
 from ..schedulers.scheduling_bridge import BridgeInputs
@@ -38,7 +43,10 @@ __all__ = [
     "BridgePipelineOutput",
     "BridgeSample",
     "ImageInput",
+    "PipelineFolderError",
     "RestorationPipeline",
+    "check_pipeline_folder",
+    "check_pipeline_location",
     "images_to_tensor",
     "mask_to_tensor",
     "pad_to_multiple",
@@ -48,8 +56,9 @@ __all__ = [
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | Sequence[PIL.Image.Image | np.ndarray | torch.Tensor]
 OUTPUT_TYPES = ("pil", "np", "pt")
 _ACCEPTED = (
-    "PIL images, numpy arrays (H, W), (H, W, C) or (B, H, W, C) as uint8 in [0, 255] or float in [0, 1], "
-    "torch tensors (C, H, W) or (B, C, H, W) as float in [0, 1] (or uint8), or a list of these; C in {1, 3, 4}"
+    "PIL images, numpy arrays (H, W), (H, W, C) or (B, H, W, C) as uint8 in [0, 255], uint16 in [0, 65535], bool or "
+    "float in [0, 1], torch tensors (C, H, W) or (B, C, H, W) as float in [0, 1] (or uint8, bool), or a list of "
+    "these; C in {1, 3, 4}"
 )
 _RANGE_SLACK = 1e-3  # float inputs a rounding error outside [0, 1] are clamped, not refused
 _HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token", "force_download")
@@ -89,11 +98,31 @@ class BridgeSample:
 
 
 # --------------------------------------------------------------------------------------------- images in
+_CHANNELS = (1, 3, 4)
+_NUMPY_LAYOUTS = (
+    "Accepted numpy layouts: (H, W), (H, W, C) and (B, H, W, C), channels last with C in {1, 3, 4}. For a "
+    "channels-first array pass np.moveaxis(x, 0, -1) (or torch.from_numpy(x), tensors are channels first); for a "
+    "batch of grayscale images pass x[..., None]"
+)
+_TENSOR_LAYOUTS = (
+    "Accepted tensor layouts: (C, H, W) and (B, C, H, W), channels first with C in {1, 3, 4}. For a channels-last "
+    "tensor pass x.permute(2, 0, 1) (or .permute(0, 3, 1, 2) for a batch); for a grayscale (H, W) tensor pass x[None]"
+)
+
+
 def _pil_to_array(image: PIL.Image.Image) -> np.ndarray:
-    if image.mode in ("1", "L", "I", "I;16", "F"):
-        image = image.convert("F") if image.mode in ("I", "I;16", "F") else image.convert("L")
+    """A PIL image as `(H, W, C)` float32 in [0, 1]: grayscale (1, L, 16-bit, 32-bit, float) as one channel, the rest
+    as RGB (the alpha channel of RGBA / LA / P images is dropped; files read with
+    :func:`bridge_diffusers.image_io.read_image` have theirs composited or kept, and their EXIF orientation applied).
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):  # 16 bits, whatever the values: a dark image stays dark
+        return (np.asarray(image.convert("I"), dtype=np.float32) / 65535.0)[..., None]
+    if image.mode in ("1", "L", "I", "F"):
+        image = image.convert("F") if image.mode in ("I", "F") else image.convert("L")
         array = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if array.max(initial=0) > 255 else 255.0
+        # 32-bit integers: 16-bit data (as most writers store it) unless the values fit in 8 bits
+        scale = 1.0 if image.mode == "F" and array.max(initial=0) <= 1 else 255.0
+        scale = 65535.0 if array.max(initial=0) > 255 else scale
         return (array / scale)[..., None]
     return VaeImageProcessor.pil_to_numpy(image.convert("RGB"))[0]
 
@@ -103,18 +132,20 @@ def _array_to_bhwc(array: np.ndarray) -> np.ndarray:
         array = array.astype(np.float32) / 255.0
     elif array.dtype == np.uint16:
         array = array.astype(np.float32) / 65535.0
-    elif np.issubdtype(array.dtype, np.floating):
+    elif array.dtype == np.bool_ or np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
     else:
         raise ValueError(f"Unsupported numpy dtype {array.dtype}. Accepted: {_ACCEPTED}.")
     if array.ndim == 2:
-        array = array[None, ..., None]
-    elif array.ndim == 3:
-        # (H, W, C) when the last axis is channel-sized, else a batch of grayscale images (B, H, W)
-        array = array[None] if array.shape[-1] <= 4 else array[..., None]
-    elif array.ndim != 4:
-        raise ValueError(f"A numpy image must have 2 to 4 dimensions, got shape {array.shape}. Accepted: {_ACCEPTED}.")
-    return array
+        return array[None, ..., None]
+    if array.ndim not in (3, 4):
+        raise ValueError(f"A numpy image must have 2 to 4 dimensions, got shape {array.shape}. {_NUMPY_LAYOUTS}.")
+    if array.shape[-1] not in _CHANNELS:
+        raise ValueError(
+            f"A numpy image of shape {array.shape} has no layout that can be read: the channel axis must be last, "
+            f"with 1, 3 or 4 channels. {_NUMPY_LAYOUTS}."
+        )
+    return array[None] if array.ndim == 3 else array
 
 
 def _one_to_bchw(image: PIL.Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -126,11 +157,22 @@ def _one_to_bchw(image: PIL.Image.Image | np.ndarray | torch.Tensor) -> torch.Te
         tensor = image.detach()
         if tensor.dtype == torch.uint8:
             tensor = tensor.float() / 255.0
+        elif tensor.dtype == torch.bool:
+            tensor = tensor.float()
         elif not tensor.dtype.is_floating_point:
             raise ValueError(f"Unsupported tensor dtype {tensor.dtype}. Accepted: {_ACCEPTED}.")
+        if tensor.ndim not in (3, 4):
+            raise ValueError(
+                f"A tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(tensor.shape)}. "
+                f"{_TENSOR_LAYOUTS}."
+            )
         tensor = tensor[None] if tensor.ndim == 3 else tensor
-        if tensor.ndim != 4:
-            raise ValueError(f"A tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(tensor.shape)}.")
+        if tensor.shape[1] not in _CHANNELS:
+            layout = "looks channels last" if tensor.shape[-1] in _CHANNELS else "has no channel axis of 1, 3 or 4"
+            raise ValueError(
+                f"A tensor image of shape {tuple(image.shape)} {layout}: it must have 1, 3 or 4 channels first. "
+                f"{_TENSOR_LAYOUTS}."
+            )
         return tensor.float().cpu()
     raise TypeError(f"Unsupported image type {type(image).__name__}. Accepted: {_ACCEPTED}.")
 
@@ -239,6 +281,124 @@ def _package_classes() -> dict[str, type]:
     return {name: obj for module in modules for name, obj in vars(module).items() if isinstance(obj, type)}
 
 
+# --------------------------------------------------------------------------------------------- loading
+class PipelineFolderError(ValueError):
+    """A pipeline location that cannot be loaded, with the missing or bad file named."""
+
+
+def _looks_local(path: str) -> bool:
+    """Whether ``path`` can only mean a local folder: a Hub repo id is ``name`` or ``owner/name``, so an absolute or
+    relative-looking path, more than one ``/``, or a first component that is a local folder rules the Hub out."""
+    if os.path.isabs(path) or path.startswith((".", "~")) or path.endswith(("/", os.sep)) or "\\" in path:
+        return True
+    parts = path.split("/")
+    return len(parts) > 2 or (len(parts) == 2 and os.path.isdir(parts[0]))
+
+
+def check_pipeline_location(path: str | os.PathLike) -> None:
+    """Refuses, before any Hub look-up, a location that is neither an existing folder nor a possible repo id.
+
+    Raises:
+        PipelineFolderError: a local-looking path that does not exist (or is a file), or an impossible repo id.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return
+    if os.path.exists(path):
+        raise PipelineFolderError(f"{path} is a file, not a pipeline folder (a save_pretrained folder or a repo id)")
+    if _looks_local(path):
+        raise PipelineFolderError(f"the pipeline folder {path} does not exist")
+    try:
+        validate_repo_id(path)
+    except HFValidationError:
+        raise PipelineFolderError(f"{path!r} is neither an existing folder nor a Hub repo id ('owner/name')") from None
+
+
+def _model_weights(folder: str, variant: str | None) -> str | None:
+    """The weights file that ``from_pretrained`` of a model folder reads (safetensors or bin, sharded or not)."""
+    names = []
+    for stem in ("diffusion_pytorch_model", "model"):
+        for suffix in (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json"):
+            if variant:
+                names.append(f"{stem}.{variant}{suffix}")
+            names.append(f"{stem}{suffix}")
+    return next((os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))), None)
+
+
+def _read_json(file: str) -> dict:
+    if not os.path.isfile(file):
+        raise PipelineFolderError(f"{file} is missing")
+    try:
+        with open(file, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PipelineFolderError(f"{file} is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise PipelineFolderError(f"{file} must hold a JSON object, got {type(config).__name__}")
+    return config
+
+
+def _check_numbers(cls: type, config: dict, file: str) -> None:
+    """Refuses config values that are not numbers where the class's default is one (a quoted or mistyped value
+    would otherwise fail later as ``'<' not supported between 'float' and 'str'``)."""
+    try:
+        defaults = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in config.items():
+        default = defaults[key].default if key in defaults else inspect.Parameter.empty
+        number_expected = isinstance(default, (int, float)) and not isinstance(default, bool)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number_expected and value is not None and not is_number:
+            raise PipelineFolderError(f"{file}: {key!r} must be a number, got {value!r}")
+
+
+def check_pipeline_folder(path: str | os.PathLike, variant: str | None = None, given: set[str] = frozenset()) -> None:
+    """Checks a saved pipeline folder before loading it, so that a damaged one is reported by the file at fault:
+    ``model_index.json``, each component's folder, config and weights (whose safetensors header is read), and the
+    scheduler's values. Components in ``given`` (passed to ``from_pretrained`` in place of the saved ones) are not
+    checked.
+
+    Raises:
+        PipelineFolderError: naming the missing or bad file.
+    """
+    path = os.fspath(path)
+    index = _read_json(os.path.join(path, "model_index.json"))
+    classes = _package_classes()
+    for name, entry in index.items():
+        if name.startswith("_") or name in given or not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            continue
+        if entry[0] is None or entry[1] is None:  # an optional component saved as absent
+            continue
+        folder = os.path.join(path, name)
+        if not os.path.isdir(folder):
+            raise PipelineFolderError(f"{folder}{os.sep} is missing (model_index.json lists the component {name!r})")
+        if os.path.isfile(os.path.join(folder, "scheduler_config.json")) or "Scheduler" in str(entry[1]):
+            file = os.path.join(folder, "scheduler_config.json")
+            config = _read_json(file)
+            cls = classes.get(str(entry[1]))
+            if cls is not None:
+                _check_numbers(cls, {k: v for k, v in config.items() if not k.startswith("_")}, file)
+                try:
+                    cls.from_config(config)
+                except Exception as error:
+                    raise PipelineFolderError(f"{file} has a value the scheduler refuses: {error}") from None
+            continue
+        config = _read_json(os.path.join(folder, "config.json"))
+        cls = classes.get(str(entry[1]))
+        if cls is not None:
+            _check_numbers(cls, {k: v for k, v in config.items() if not k.startswith("_")}, folder + "/config.json")
+        weights = _model_weights(folder, variant)
+        if weights is None:
+            raise PipelineFolderError(f"{folder}{os.sep} has no weights (diffusion_pytorch_model.safetensors)")
+        if weights.endswith(".safetensors"):
+            try:
+                with safe_open(weights, framework="pt") as handle:
+                    handle.keys()
+            except Exception as error:  # truncated or overwritten file
+                raise PipelineFolderError(f"{weights} is damaged ({error})") from None
+
+
 # ----------------------------------------------------------------------------------- restoration pipelines
 class RestorationPipeline(DiffusionPipeline):
     """Base of the image-to-image pipelines of this package: image I/O, argument checks and loading.
@@ -262,10 +422,18 @@ class RestorationPipeline(DiffusionPipeline):
         """
         path = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(path):
+            check_pipeline_location(path)
             hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
-            path = snapshot_download(repo_id=path, repo_type="model", **hub_kwargs)
+            try:
+                path = snapshot_download(repo_id=path, repo_type="model", **hub_kwargs)
+            except Exception as error:  # offline, unknown repo, no access: say what was tried
+                raise OSError(
+                    f"{path!r} is not a local folder, and the Hub could not provide it as a repo id "
+                    f"({type(error).__name__}: {error})"
+                ) from error
         for key in _HUB_KWARGS:
             kwargs.pop(key, None)
+        check_pipeline_folder(path, variant=kwargs.get("variant"), given=set(kwargs))
         return super().from_pretrained(path, **kwargs)
 
     @classmethod
