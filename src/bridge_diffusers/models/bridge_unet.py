@@ -217,10 +217,13 @@ def network_input(unet: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     scheduler's arithmetic left, so a compiled network sees one input layout (strides are part of its guards)."""
     images = images.to(compute_dtype(unet))
     weight = getattr(getattr(unet, "conv_in", None), "weight", None)
-    if isinstance(weight, torch.Tensor) and weight.ndim == 4 and not weight.is_contiguous():
-        if weight.is_contiguous(memory_format=torch.channels_last):
-            return images.contiguous(memory_format=torch.channels_last)
-    return images
+    channels_last = (
+        isinstance(weight, torch.Tensor)
+        and weight.ndim == 4
+        and not weight.is_contiguous()
+        and weight.is_contiguous(memory_format=torch.channels_last)
+    )
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
 
 def compute_dtype(unet: torch.nn.Module) -> torch.dtype:
