@@ -40,7 +40,7 @@ from bridge_diffusers.tiling import pipeline_restorer, restore_tiled, tile_posit
 
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import describe_machine, interleaved_medians, sync
+from _timing import ForeignLoad, describe_machine, interleaved_medians, sync
 
 
 def parse_variant(name: str) -> dict:
@@ -84,6 +84,7 @@ def prepare(pipe, variant_name: str, device: torch.device):
     return optimize_pipeline(pipe, **parse_variant(variant_name))
 
 
+@torch.no_grad()  # as the pipelines run them (with grad on, a compiled network would compile another graph)
 def bare_forwards(pipe, degraded: torch.Tensor, nfe: int) -> None:
     """What the pipeline cannot avoid: ``nfe`` UNet forwards (and the mean network's one), on inputs of the
     pipeline's shapes, dtypes and memory layouts (the time input a 0-d value expanded to the batch), as
@@ -125,7 +126,7 @@ def measure_nfe(args, preset: str, method: str, nfe: int, device: torch.device) 
             with torch.no_grad():
                 first_call[f"{name}:{side}"] = timed_call(run)  # compiles a compiled variant
             sides[f"{name}:{side}"] = run
-    with torch.no_grad():
+    with torch.no_grad(), ForeignLoad() as foreign:
         medians = interleaved_medians(sides, device, args.repeats, args.warmup)
     reference = medians.get("fp32:bare")
     rows = []
@@ -134,7 +135,7 @@ def measure_nfe(args, preset: str, method: str, nfe: int, device: torch.device) 
         rows.append({
             "preset": preset, "method": method, "nfe": nfe, "variant": name, "pipeline_s": pipeline_s,
             "bare_s": bare_s, "ratio": pipeline_s / bare_s, "speedup": reference / bare_s if reference else None,
-            "first_call_s": first_call[f"{name}:pipeline"],
+            "first_call_s": first_call[f"{name}:pipeline"], "foreign_cpu_fraction": foreign.fraction,
         })  # fmt: skip
     return rows
 
@@ -173,15 +174,25 @@ def measure_tiled(args, device: torch.device) -> dict:
     nfe = args.steps or pipe.default_num_inference_steps
     compiled = parse_variant(args.variant)["compile"]
     restorer = pipeline_restorer(pipe, nfe)
-    bare_s = [0.0]
+    bare_s, calls = [0.0], [0]
 
     def restore_then_bare(tiles, masks, generators):
+        """The pipeline on a batch of tiles and the bare forwards on the same tiles, in turn (every other batch
+        the bare side first, so that neither side always runs on the caches the other left)."""
+
+        def bare():
+            sync(device)
+            start = time.perf_counter()
+            bare_forwards(pipe, tiles, nfe)
+            sync(device)
+            bare_s[0] += time.perf_counter() - start
+
+        calls[0] += 1
+        if calls[0] % 2 == 0:
+            bare()
         restored = restorer(tiles, masks, generators)
-        sync(device)
-        start = time.perf_counter()
-        bare_forwards(pipe, tiles, nfe)
-        sync(device)
-        bare_s[0] += time.perf_counter() - start
+        if calls[0] % 2 == 1:
+            bare()
         return restored
 
     height, width = image.shape[-2:]
@@ -190,22 +201,24 @@ def measure_tiled(args, device: torch.device) -> dict:
     first = image[..., :h, :w].expand(args.batch_size, -1, -1, -1)
     with torch.no_grad():  # the first call of the tile shape (compiles a compiled variant)
         first_call_s = timed_call(lambda: restore_then_bare(first, None, [torch.Generator()] * args.batch_size))
+    calls[0] = 0
     bare_s[0] = 0.0
     sync(device)
-    start = time.perf_counter()
-    restored = restore_tiled(
-        restore_then_bare, image, args.tile, args.overlap, batch_size=args.batch_size, progress=False, seed=0,
-        pad_batch=compiled,
-    )  # fmt: skip
-    sync(device)
-    wall_s = time.perf_counter() - start
+    with torch.no_grad(), ForeignLoad() as foreign:
+        start = time.perf_counter()
+        restored = restore_tiled(
+            restore_then_bare, image, args.tile, args.overlap, batch_size=args.batch_size, progress=False, seed=0,
+            pad_batch=compiled,
+        )  # fmt: skip
+        sync(device)
+        wall_s = time.perf_counter() - start
     tiled_s = wall_s - bare_s[0]
     assert torch.isfinite(restored).all()
     row = {
         "pipeline": args.pipeline, "variant": args.variant, "nfe": nfe, "size": f"{width}x{height}",
         "megapixels": width * height / 1e6, "tile": args.tile, "overlap": args.overlap, "tiles": len(positions),
         "batch_size": args.batch_size, "tiled_restore_s": tiled_s, "bare_forwards_s": bare_s[0],
-        "ratio": tiled_s / bare_s[0], "first_call_s": first_call_s,
+        "ratio": tiled_s / bare_s[0], "first_call_s": first_call_s, "foreign_cpu_fraction": foreign.fraction,
     }  # fmt: skip
     if args.crop:  # the tiles of the full size cost the same each: scale by the tile counts
         full_w, full_h = parse_size(args.size)
