@@ -146,8 +146,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def load_image(args) -> torch.Tensor:
-    """The photo resized to ``--size`` (W x H), cropped to ``--crop`` if given, degraded; (1, 3, H, W) in [-1, 1]."""
+def load_image(args) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo resized to ``--size`` (W x H), cropped to ``--crop`` if given: ``(clean, degraded)``, each
+    (1, 3, H, W) in [-1, 1]."""
     import numpy as np
     import PIL.Image
 
@@ -163,13 +164,21 @@ def load_image(args) -> torch.Tensor:
     if args.crop:
         crop_w, crop_h = parse_size(args.crop)
         image = image[..., :crop_h, :crop_w]
-    if args.degradation:
-        image = get_degradation(args.degradation)(image, generator=torch.Generator().manual_seed(0)).degraded
-    return image.clamp(-1, 1).contiguous()
+    clean = image.clamp(-1, 1).contiguous()
+    if not args.degradation:
+        return clean, clean
+    degraded = get_degradation(args.degradation)(clean, generator=torch.Generator().manual_seed(0)).degraded
+    return clean, degraded.clamp(-1, 1).contiguous()
+
+
+def psnr(image: torch.Tensor, clean: torch.Tensor) -> float:
+    """PSNR in dB on [0, 1] of [-1, 1] tensors."""
+    error = ((image.float().clamp(-1, 1) - clean.float()) / 2).pow(2).mean()
+    return float(10 * torch.log10(1 / error))
 
 
 def measure_tiled(args, device: torch.device) -> dict:
-    image = load_image(args)
+    clean, image = load_image(args)
     pipe = prepare(load_pipeline(args.pipeline), args.variant, device)
     nfe = args.steps or pipe.default_num_inference_steps
     compiled = parse_variant(args.variant)["compile"]
@@ -219,6 +228,7 @@ def measure_tiled(args, device: torch.device) -> dict:
         "megapixels": width * height / 1e6, "tile": args.tile, "overlap": args.overlap, "tiles": len(positions),
         "batch_size": args.batch_size, "tiled_restore_s": tiled_s, "bare_forwards_s": bare_s[0],
         "ratio": tiled_s / bare_s[0], "first_call_s": first_call_s, "foreign_cpu_fraction": foreign.fraction,
+        "psnr_restored": psnr(restored, clean), "psnr_degraded": psnr(image, clean),
     }  # fmt: skip
     if args.crop:  # the tiles of the full size cost the same each: scale by the tile counts
         full_w, full_h = parse_size(args.size)
