@@ -80,3 +80,64 @@ def test_mean_network_from_a_pretrained_unet_folder(tmp_path):
     unet.save_pretrained(tmp_path / "unet")
     wrapped = MeanNetwork.from_unet(UNet2DModel.from_pretrained(tmp_path / "unet"))
     assert wrapped.image_channels == 3
+
+
+def _pooled_then_nearest(clean: torch.Tensor) -> torch.Tensor:
+    """sr4x-pool written out: 4x4 average pooling, then each value repeated over its 4x4 block."""
+    low = clean.unflatten(2, (-1, 4)).unflatten(4, (-1, 4)).mean(dim=(3, 5))
+    return low.repeat_interleave(4, 2).repeat_interleave(4, 3)
+
+
+def test_classical_mean_network_starts_as_the_classical_restorer():
+    torch.manual_seed(0)
+    degraded = torch.rand(2, 3, 16, 16) * 2 - 1
+    # JPEG: the classical restorer is the decoded image itself, so an untrained network returns its input.
+    jpeg = MeanNetwork(classical="jpeg10")
+    assert jpeg.unet.config.in_channels == 6
+    with torch.no_grad():
+        torch.testing.assert_close(jpeg(degraded), degraded)
+    # SR: a smooth image (a plane) pooled and repeated; bicubic upsampling brings the plane back away from the
+    # border, which the repeated blocks do not.
+    rows, cols = torch.meshgrid(torch.linspace(-0.5, 0.5, 32), torch.linspace(-0.4, 0.6, 32), indexing="ij")
+    plane = (rows + cols).expand(1, 3, 32, 32) * 0.8
+    blocky = _pooled_then_nearest(plane)
+    with torch.no_grad():
+        restored = MeanNetwork(classical="sr4x-pool")(blocky)
+    inner = (..., slice(6, -6), slice(6, -6))
+    assert (restored - plane)[inner].abs().max() < 0.02 < (blocky - plane)[inner].abs().max()
+
+
+def test_classical_mean_network_adds_the_learned_residual_and_round_trips(tmp_path):
+    mean_net = MeanNetwork(classical="jpeg10")
+    torch.nn.init.constant_(mean_net.unet.conv_out.bias, 0.25)  # R = 0.25 everywhere
+    degraded = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(mean_net(degraded), degraded + 0.25)
+    mean_net.save_pretrained(tmp_path)
+    loaded = MeanNetwork.from_pretrained(tmp_path)
+    assert loaded.config.classical == "jpeg10"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(degraded), degraded + 0.25)
+
+
+def test_classical_mean_network_fills_an_inpainting_hole_from_its_mask():
+    # A constant image with a hole filled in white: the harmonic fill of a constant border is that constant.
+    degraded = torch.full((1, 3, 16, 16), -0.3)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 5:11, 4:12] = 1
+    degraded = torch.where(mask.bool(), torch.ones_like(degraded), degraded)
+    with torch.no_grad():
+        filled = MeanNetwork(classical="inpaint-freeform")(degraded, mask)
+    torch.testing.assert_close(filled, torch.full_like(filled, -0.3), atol=1e-4, rtol=0)
+
+
+def test_classical_mean_network_refuses_bad_settings():
+    with pytest.raises(ValueError, match="twice"):
+        MeanNetwork(unet_config={"in_channels": 3, "out_channels": 3}, classical="jpeg10")
+    with pytest.raises(ValueError, match="classical restorer"):
+        MeanNetwork(classical="not-a-task")
+    unet = create_bridge_unet(16, cond_x1=True)
+    torch.nn.init.constant_(unet.conv_out.weight, 1.0)
+    wrapped = MeanNetwork.from_unet(unet, classical="jpeg10")  # the output layer is zeroed: M starts at C
+    assert wrapped.unet.conv_out.weight.abs().sum() == 0
+    assert torch.equal(wrapped.unet.conv_in.weight, unet.conv_in.weight)

@@ -29,6 +29,8 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from bridge_diffusers import MeanNetwork, NADBPipeline, NADBScheduler
+from bridge_diffusers.baselines import CLASSICAL_METHODS
+from bridge_diffusers.degradations import get_degradation
 from bridge_diffusers.training.args import (
     add_data_args,
     add_training_args,
@@ -63,11 +65,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--mean_net_path", default=None, help="a trained MeanNetwork folder (default: <output_dir>/mean_net)")
     add("--mean_max_train_steps", type=int, default=None, help="default: --max_train_steps")
     add("--mean_learning_rate", type=float, default=None, help="default: --learning_rate")
+    add(
+        "--classical_mean_net",
+        action="store_true",
+        help="the mean network learns a residual on the task's "
+        "classical restoration, M(X1) = C(X1) + R([X1, C(X1)]) (not in the paper; default: the paper's M(X1))",
+    )
     add_training_args(parser)
     args = parser.parse_args(argv)
     check_args(parser, args)
     if args.no_mean_net and args.stage == "mean":
         parser.error("--stage mean trains the mean network that --no_mean_net leaves out")
+    if args.classical_mean_net and (args.no_mean_net or args.task is None):
+        parser.error("--classical_mean_net needs a mean network and a --task with a classical restorer")
     args.stage = "bridge" if args.no_mean_net else args.stage
     args.mean_max_train_steps = args.mean_max_train_steps or args.max_train_steps
     args.mean_learning_rate = args.mean_learning_rate or args.learning_rate
@@ -216,12 +226,15 @@ def main(args: argparse.Namespace) -> None:
     if args.stage != "bridge" and not (mean_dir / "config.json").exists():
 
         def mean_loss(net, clean, degraded, mask, generator):
-            return masked_mse(net(degraded), clean)  # L_MSE = E ||M(X1) - X0||^2
+            return masked_mse(net(degraded, mask), clean)  # L_MSE = E ||M(X1) - X0||^2
 
         def mean_restore(net):
-            return net(data.validation.degraded.to(accelerator.device)).float().cpu()
+            val = data.validation
+            mask = None if val.mask is None else val.mask.to(accelerator.device)
+            return net(val.degraded.to(accelerator.device), mask).float().cpu()
 
-        mean_net = MeanNetwork.from_unet(build_unet(args, cond_x1=False))
+        classical = args.task if args.classical_mean_net else None  # R sees [X1, C(X1)]: the cond_x1 layout
+        mean_net = MeanNetwork.from_unet(build_unet(args, cond_x1=classical is not None), classical=classical)
         steps, checkpoints = args.mean_max_train_steps, Path(args.output_dir) / "mean_checkpoints"
         mean_net, mean_metrics = train(args, accelerator, data, "mean", mean_net, steps, args.mean_learning_rate,
                                        checkpoints, mean_loss, mean_restore)  # fmt: skip
@@ -270,11 +283,22 @@ def main(args: argparse.Namespace) -> None:
         metrics = {**{f"mean network {key}": value for key, value in mean_metrics.items()}, **metrics}
         unet_name = "custom" if args.unet_config or args.init_unet else args.model_preset
         details = {"UNet": unet_name, "cond_x1": args.cond_x1, "alpha": args.alpha, "k": args.k}
-        details.update({"mean network": mean_net is not None, "mean-network steps": args.mean_max_train_steps})
+        details.update({"mean network": _describe_mean_net(mean_net), "mean-network steps": args.mean_max_train_steps})
         write_model_card(args, pipeline, data.description, total_batch_size, metrics, details)
         if args.push_to_hub:
             push_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo)
     accelerator.end_training()
+
+
+def _describe_mean_net(mean_net: MeanNetwork | None) -> str:
+    """What the model card says the bridge starts from."""
+    if mean_net is None:
+        return "none (the bridge starts at X1)"
+    classical = mean_net.config.classical
+    if classical is None:
+        return "M(X1), a UNet regressing E[X0 | X1] (paper Sec. 3.1)"
+    method = CLASSICAL_METHODS[get_degradation(classical).name]
+    return f"M(X1) = C(X1) + R([X1, C(X1)]): {method} plus a learned residual"
 
 
 if __name__ == "__main__":

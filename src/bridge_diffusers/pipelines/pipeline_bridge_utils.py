@@ -621,7 +621,7 @@ class BridgePipeline(RestorationPipeline):
         estimate = None
         if mean_net is not None:
             with torch.no_grad():  # the mean network is frozen wherever a bridge uses it
-                estimate = mean_net(degraded)
+                estimate = mean_net(degraded, mask)
         return self.scheduler.prepare_endpoint(degraded, mask, estimate, generator)
 
     def model_output(
