@@ -187,3 +187,23 @@ def test_there_is_no_train_command(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["train", "nadb", "--help"])
     assert exited.value.code == 2 and "invalid choice: 'train'" in capsys.readouterr().err
+
+
+def test_best_default_steps_takes_the_most_realistic_nfe_within_the_psnr_floor():
+    from bridge_diffusers.evaluation import best_default_steps
+
+    def row(nfe, psnr, fd, method="NADB (nadb-x)"):
+        return {"method": method, "nfe": nfe, "psnr": psnr, "fd_effnet_lite0": fd}
+
+    rows = [
+        {"method": "degraded input", "psnr": 25.0, "fd_effnet_lite0": 90.0},
+        row(1, 30.0, 80.0),
+        row(10, 29.0, 60.0),
+        row(100, 27.5, 50.0),  # the most realistic, but 2.5 dB below the one-call estimate
+        row(10, 20.0, 10.0, method="I2SB (i2sb-x)"),
+    ]
+    assert best_default_steps(rows, "NADB (nadb-x)", psnr_floor=30.5 - 2.0) == 10
+    assert best_default_steps(rows, "NADB (nadb-x)", psnr_floor=27.0) == 100
+    assert best_default_steps(rows, "NADB (nadb-x)", psnr_floor=31.0) == 1  # none reaches it: the best PSNR
+    with pytest.raises(ValueError, match="No rows"):
+        best_default_steps(rows, "IBMD (ibmd-x)", psnr_floor=0)

@@ -29,7 +29,9 @@ from .metrics import psnr, ssim
 
 
 __all__ = [
+    "FD_COLUMN",
     "EvaluationSet",
+    "best_default_steps",
     "evaluate_pipelines",
     "evaluate_restorer",
     "make_evaluation_set",
@@ -43,6 +45,10 @@ __all__ = [
 
 # (degraded (B, C, H, W) in [-1, 1], mask (B, 1, H, W) or None) -> restored (B, C, H, W) in [-1, 1]
 Restorer = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+#: The table column of the Fréchet distance.
+FD_COLUMN = "fd_effnet_lite0"
 
 
 @dataclass
@@ -126,7 +132,7 @@ def score(
         distance.update(clean01, real=True)
         distance.update(restored01, real=False)
         result = distance.compute()
-        scores["fd_effnet_lite0"] = float(result.value)
+        scores[FD_COLUMN] = float(result.value)
         scores["fd_samples"] = float(result.num_fake)
     return scores
 
@@ -157,7 +163,8 @@ def mean_network_restorer(mean_net: torch.nn.Module) -> Restorer:
     def restore(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         parameter = next(mean_net.parameters())
         with torch.no_grad():
-            restored = mean_net(degraded.to(parameter.device, parameter.dtype)).float().cpu().clamp(-1, 1)
+            hole = None if mask is None else mask.to(parameter.device, parameter.dtype)  # a classical fill needs it
+            restored = mean_net(degraded.to(parameter.device, parameter.dtype), hole).float().cpu().clamp(-1, 1)
         return restored if mask is None else mask * restored + (1 - mask) * degraded
 
     return restore
@@ -215,6 +222,27 @@ def evaluate_pipelines(
     return rows, restorations
 
 
+def best_default_steps(rows: Sequence[dict], method: str, psnr_floor: float, metric: str = FD_COLUMN) -> int:
+    """The NFE a pipeline should default to, read from its evaluation rows: the one with the lowest ``metric``
+    (the Fréchet distance: the realism a sampler is for) among the NFEs whose PSNR is at least ``psnr_floor``
+    (e.g. the one-call estimate's PSNR minus 2 dB: a posterior sample may pay in PSNR, but only so much); the
+    best-PSNR NFE when none reaches the floor.
+
+    Args:
+        rows: rows of :func:`evaluate_pipelines`; those whose ``method`` is ``method`` and that have an ``nfe``.
+        method: the row name of the pipeline, e.g. ``"NADB (nadb-jpeg10)"``.
+        psnr_floor: the lowest acceptable PSNR (dB).
+        metric: the column to minimise.
+    """
+    candidates = [row for row in rows if row["method"] == method and row.get("nfe") is not None]
+    if not candidates:
+        raise ValueError(f"No rows with an NFE for {method!r}; methods: {sorted({row['method'] for row in rows})}.")
+    acceptable = [row for row in candidates if row["psnr"] >= psnr_floor]
+    if not acceptable:
+        return int(max(candidates, key=lambda row: row["psnr"])["nfe"])
+    return int(min(acceptable, key=lambda row: (row[metric], row["nfe"]))["nfe"])
+
+
 def pipeline_steps(pipe, requested: Sequence[int] | None) -> list[int]:
     """The NFEs of ``requested`` (default: the pipeline's own), each brought into ``pipe.step_range``, sorted."""
     low, high = pipe.step_range
@@ -270,7 +298,7 @@ def markdown_table(rows: list[dict], columns: Sequence[str] | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def plot_metric_curves(rows: list[dict], path: str | os.PathLike, metrics=("psnr", "ssim", "fd_effnet_lite0")) -> Path:
+def plot_metric_curves(rows: list[dict], path: str | os.PathLike, metrics=("psnr", "ssim", FD_COLUMN)) -> Path:
     """NFE-versus-metric curves, one line per method (rows with an ``nfe``), one panel per metric, as a PNG."""
     import matplotlib
 
