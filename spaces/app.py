@@ -15,6 +15,10 @@ of :func:`bridge_diffusers.degradations.list_degradations` (``jpeg10``, ``blur-u
 tasks are skipped with a log message. Each pipeline is loaded the first time it is used, then kept. The example
 photos are the held-out photos of ``$BRIDGE_DIFFUSERS_PHOTOS_DIR`` (default ``photos/``), when there is one.
 
+Super-resolution tasks (``sr4x-pool``, ``sr4x-bicubic``) upscale: the degraded image is the low-resolution one (the
+photo down-sampled 4x, or the upload itself) and the restoration is 4 times larger, the low-resolution image
+repeated over 4x4 blocks as in training before the network sees it.
+
 Other settings: ``BRIDGE_DIFFUSERS_MAX_SIDE`` (default 1024: larger uploads are downscaled to this long side),
 ``BRIDGE_DIFFUSERS_CONCURRENCY`` (default 2: restorations that run at the same time) and
 ``BRIDGE_DIFFUSERS_TORCH_THREADS`` (default: the CPUs divided by the concurrency; set when run as a script).
@@ -43,7 +47,7 @@ import torch
 
 from bridge_diffusers.catalogue import CatalogueEntry, read_catalogue, shipped_pipelines_dir
 from bridge_diffusers.data import split_photos
-from bridge_diffusers.degradations import get_degradation, list_degradations
+from bridge_diffusers.degradations import SuperResolution, get_degradation, list_degradations
 from bridge_diffusers.degradations.inpaint import Inpainting, center_mask
 from bridge_diffusers.image_io import ImageReadError, read_image
 from bridge_diffusers.imaging import signed_to_image, to_signed_range
@@ -279,6 +283,43 @@ def _inpainting_mask(entry: CatalogueEntry, degraded: PIL.Image.Image) -> tuple[
     return torch.from_numpy(white.astype(np.float32))[None, None], note
 
 
+def _super_resolution(entry: CatalogueEntry) -> SuperResolution | None:
+    """The operator of a super-resolution pipeline, whose results are larger than its inputs; None for the others."""
+    try:
+        operator = get_degradation(entry.degradation())
+    except ValueError as error:  # a model card that names an unknown operator
+        raise gr.Error(f"The pipeline {entry.name} names an unknown degradation: {error}") from None
+    return operator if isinstance(operator, SuperResolution) else None
+
+
+def _crop_to_factor(image: PIL.Image.Image, factor: int) -> tuple[PIL.Image.Image, str | None]:
+    """The photo cropped at the right and bottom to a multiple of ``factor`` (the down-sampling needs one)."""
+    width, height = image.width - image.width % factor, image.height - image.height % factor
+    if (width, height) == image.size:
+        return image, None
+    if not width or not height:
+        raise gr.Error(f"The image ({_describe(image)}) is smaller than the {factor}x down-sampling allows.")
+    note = f"The image ({_describe(image)}) was cropped to {width}×{height} px, a multiple of {factor}."
+    return image.crop((0, 0, width, height)), note
+
+
+def _degraded_input(
+    entry: CatalogueEntry, sr: SuperResolution | None, clean: PIL.Image.Image, seed: int, degrade_first: bool
+) -> tuple[PIL.Image.Image, torch.Tensor | None, str | None]:
+    """The degraded image to show and restore, its inpainting mask and a note: the photo through the task's operator
+    (the low-resolution photo for super-resolution) or, without ``degrade_first``, the upload itself."""
+    if not degrade_first:
+        return (clean, *_inpainting_mask(entry, clean))
+    signed = to_signed_range(images_to_tensor(clean))
+    with torch.no_grad():
+        if sr is not None:
+            return signed_to_image(sr.low_resolution(signed)), None, None
+        # The operator the pipeline was trained on, as its model card names it (e.g. jpeg10-pillow for the
+        # shipped jpeg10 pipelines), else the task's.
+        output = get_degradation(entry.degradation())(signed, generator=torch.Generator().manual_seed(seed))
+    return signed_to_image(output.degraded), output.mask, None
+
+
 def _metrics(prediction: PIL.Image.Image, target: PIL.Image.Image) -> dict[str, float | None]:
     """PSNR (dB; ``None`` for identical images, whose PSNR is infinite) and SSIM of two images."""
     prediction, target = images_to_tensor(prediction), images_to_tensor(target)
@@ -308,7 +349,8 @@ def restore(
 
     Args:
         image: the photo: a PIL image, a numpy array or a file path; converted to RGB and downscaled to
-            ``max_side`` (see :func:`prepare_image`).
+            ``max_side`` (see :func:`prepare_image`). For a super-resolution task taken as already degraded, the
+            low-resolution photo, downscaled to ``max_side / 4`` so that the result stays within ``max_side``.
         task (`str`): the degradation, e.g. ``"jpeg10"``.
         method (`str`): ``"i2sb"``, ``"nadb"`` or ``"ibmd"``.
         steps (`int`): sampling steps of I2SB and NADB; IBMD runs the steps it was distilled for.
@@ -319,9 +361,11 @@ def restore(
         pipelines_root (*optional*): the pipelines folder, defaults to :func:`pipelines_dir`.
 
     Returns:
-        ``(degraded, restored, info)``: two RGB PIL images of the processed size (lossless to save as PNG) and a
+        ``(degraded, restored, info)``: two RGB PIL images of the processed size (lossless to save as PNG; for
+        super-resolution the degraded one is the low-resolution image and the result 4 times larger) and a
         JSON-ready dict: task, method, pipeline, steps, seed, sizes, timings, ``psnr_db``/``ssim`` of the result
-        and of the degraded input against the photo (only with ``degrade_first``) and ``notes``.
+        and of the degraded input (repeated to the result's size) against the photo (only with ``degrade_first``)
+        and ``notes``.
 
     Raises:
         gr.Error: a readable message for unusable images, unknown task/method pairs and failed runs.
@@ -344,7 +388,13 @@ def restore(
     if not 0 <= seed <= MAX_SEED:
         raise gr.Error(f"The seed must lie in [0, 2^63 - 1], got {seed}.")
 
+    sr = _super_resolution(entry)
+    if sr is not None and not degrade_first:  # the upload is the small image: the result is 4 times larger
+        max_side = max(1, (max_side if max_side is not None else max_side_limit()) // sr.factor)
     clean, notes = prepare_image(image, max_side)
+    if sr is not None and degrade_first:
+        clean, note = _crop_to_factor(clean, sr.factor)
+        notes += [note] if note else []
     info: dict[str, Any] = {
         "task": task,
         "method": method,
@@ -355,26 +405,17 @@ def restore(
     }
 
     # 1. The degraded input: the photo through the task's operator, or the upload itself.
-    mask = None
     try:
-        if degrade_first:
-            # The operator the pipeline was trained on, as its model card names it (e.g. jpeg10-pillow for the
-            # shipped jpeg10 pipelines), else the task's.
-            operator = get_degradation(entry.degradation())
-            with torch.no_grad():
-                output = operator(
-                    to_signed_range(images_to_tensor(clean)), generator=torch.Generator().manual_seed(seed)
-                )
-            degraded, mask = signed_to_image(output.degraded), output.mask
-        else:
-            degraded = clean
-            mask, note = _inpainting_mask(entry, degraded)
-            if note:
-                notes.append(note)
+        degraded, mask, note = _degraded_input(entry, sr, clean, seed, degrade_first)
     except ValueError as error:
         raise gr.Error(f"The {task} degradation cannot be applied to this image: {error}") from error
+    notes += [note] if note else []
+    # The network's input, from the 8-bit degraded image that is shown (what you see is what the model got);
+    # a low-resolution image is repeated to the network's size as in training.
+    network_input = to_signed_range(images_to_tensor(degraded))
+    network_input = network_input if sr is None else sr.upsample(network_input)
 
-    # 2. The restoration, from the 8-bit degraded image that is shown (what you see is what the model got).
+    # 2. The restoration.
     try:
         cached = entry.location in _PIPELINES
         load_started = time.perf_counter()
@@ -397,19 +438,20 @@ def restore(
             raise gr.Error(f"The number of steps must lie in [{low}, {high}], got {steps}.")
     run_started = time.perf_counter()
     try:
-        restored = _request_view(pipe).restore(
-            to_signed_range(images_to_tensor(degraded)), mask, steps, torch.Generator().manual_seed(seed)
-        )
+        restored = _request_view(pipe).restore(network_input, mask, steps, torch.Generator().manual_seed(seed))
     except ValueError as error:
         raise gr.Error(f"The image could not be restored: {error}") from error
     restored = signed_to_image(restored)
+    info["restored_size"] = [restored.width, restored.height]
     info["steps"] = steps or pipe.default_num_inference_steps
     info["seconds_restore"] = round(time.perf_counter() - run_started, 3)
 
     # 3. Metrics against the photo, when there is one.
     if degrade_first:
         info.update(_metrics(restored, clean))
-        info.update({f"{key}_degraded": value for key, value in _metrics(degraded, clean).items()})
+        # the degraded image as the network saw it, at the photo's size (the same image but for super-resolution)
+        shown = signed_to_image(network_input)
+        info.update({f"{key}_degraded": value for key, value in _metrics(shown, clean).items()})
     if load_seconds is not None:  # this request loaded the pipeline
         info["seconds_load"] = round(load_seconds, 3)
     info["seconds_total"] = round(time.perf_counter() - started, 3)
@@ -484,7 +526,9 @@ Restores a degraded photo with a diffusion bridge of the `bridge-diffusers` libr
 **I2SB** (image-to-image Schrödinger bridge), **NADB** (a noise-aligned bridge that starts from a mean network's
 estimate) and **IBMD** (a bridge distilled into a one- or few-step generator). Upload a clean photo and keep
 *Degrade my image first* on to see the degraded input, the restoration and their PSNR/SSIM against your photo;
-turn it off to restore a photo that is already degraded. On a CPU, large photos and many steps take a while.
+turn it off to restore a photo that is already degraded. Super-resolution tasks upscale: the degraded input is the
+photo 4 times smaller (or your small photo) and the restoration 4 times larger. On a CPU, large photos and many
+steps take a while.
 """
 
 

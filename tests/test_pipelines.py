@@ -1,5 +1,6 @@
 """End-to-end pipelines with tiny random UNets: outputs, reproducibility, save/load, Hub loading, bad input."""
 
+import json
 import shutil
 
 import numpy as np
@@ -396,3 +397,30 @@ def test_sample_keeps_the_graph_and_calls_the_given_network():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in other.parameters())
     with torch.no_grad():
         assert not pipe.sample(inputs, generator=seeded()).sample.requires_grad
+
+
+# ------------------------------------------------------------------------------------------------ task
+@pytest.mark.parametrize("name", ALL_FACTORIES)
+def test_the_task_round_trips_through_save_and_both_loaders(name, tmp_path):
+    """``task`` is saved in model_index.json and read back by the concrete class and by diffusers' generic loader
+    (remote code); a folder saved before pipelines had a task (no key) loads with none."""
+    pipe = ALL_FACTORIES[name]()
+    assert pipe.task is None
+    pipe.register_task("sr4x-pool")
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["task"] == "sr4x-pool"
+    assert type(pipe).from_pretrained(tmp_path).task == "sr4x-pool"
+    assert DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True).task == "sr4x-pool"
+    del index["task"]
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    assert type(pipe).from_pretrained(tmp_path).task is None
+    assert DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True).task is None
+
+
+def test_students_restore_their_teachers_task():
+    teacher = _quiet(NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork(), task="jpeg10-pillow"))
+    assert IBMDPipeline.from_teacher(teacher).task == "jpeg10-pillow"
+    assert IBMDDegradedInputPipeline.from_teacher(teacher).task == "jpeg10-pillow"
+    i2sb = I2SBPipeline(create_bridge_unet(16, cond_x1=True), I2SBScheduler(), task="sr4x-bicubic")
+    assert IBMDPipeline.from_teacher(i2sb).task == "sr4x-bicubic"

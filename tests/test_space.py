@@ -160,6 +160,39 @@ def test_odd_uploads_are_converted_or_downscaled_with_a_note(app):
     assert restored.size == (41, 27)
 
 
+@pytest.fixture(scope="module")
+def sr_root(tmp_path_factory) -> Path:
+    """A super-resolution pipeline whose zero network under OT-ODE returns exactly what it sees."""
+    root = tmp_path_factory.mktemp("sr_pipelines")
+    pipe = I2SBPipeline(create_bridge_unet(16), I2SBScheduler(ot_ode=True), task="sr4x-pool")
+    for parameter in pipe.unet.conv_out.parameters():
+        torch.nn.init.zeros_(parameter)
+    pipe.save_pretrained(root / "i2sb-sr4x-pool")
+    return root
+
+
+def test_super_resolution_shows_the_small_image_and_returns_a_larger_one(app, sr_root):
+    photo = _photo()  # 41x27: cropped to 40x24, a multiple of 4
+    degraded, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=2, seed=0, pipelines_root=sr_root)
+    assert degraded.size == (10, 6) and restored.size == (40, 24)
+    assert info["size"] == [40, 24] and info["restored_size"] == [40, 24]
+    assert any("cropped to 40×24" in note for note in info["notes"])
+    blocks = np.asarray(photo.crop((0, 0, 40, 24)), dtype=np.float64).reshape(6, 4, 10, 4, 3).mean(axis=(1, 3))
+    assert np.abs(np.asarray(degraded) - blocks).max() <= 0.5 + 1e-6  # the 4x4 block means: sr4x-pool
+    # the network saw the shown low-resolution image repeated over 4x4 blocks, and gave it back
+    blocky = np.repeat(np.repeat(np.asarray(degraded), 4, axis=0), 4, axis=1)
+    np.testing.assert_array_equal(np.asarray(restored), blocky)
+    assert info["psnr_db"] == info["psnr_db_degraded"]  # both against the photo, at its size
+
+    _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=2, degrade_first=False, pipelines_root=sr_root)
+    assert restored.size == (164, 108) and info["restored_size"] == [164, 108]
+    np.testing.assert_array_equal(np.asarray(restored), np.repeat(np.repeat(np.asarray(photo), 4, axis=0), 4, axis=1))
+    # an upload taken as the small image is limited to a quarter of max_side: the result stays within it
+    _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=1, degrade_first=False, max_side=82,
+                                    pipelines_root=sr_root)  # fmt: skip
+    assert max(restored.size) <= 82 and info["size"] == [20, 13]
+
+
 def test_bad_inputs_give_readable_errors(app, tmp_path):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("this is not a PNG")

@@ -3,6 +3,7 @@
 
 bridge-diffusers degrade photo.png --task jpeg10 -o degraded/
 bridge-diffusers restore degraded/ --task jpeg10 --method nadb -o restored/      (a pipeline of the catalogue)
+bridge-diffusers restore small.png --task sr4x-pool -o restored/      (super-resolution: 4x larger)
 bridge-diffusers restore photo.png --pipeline out/nadb-jpeg10 --steps 10 -o restored/
 bridge-diffusers evaluate --pipeline out/i2sb --pipeline out/nadb --task blur-uni --nfe 1 10 100 -o eval/
 bridge-diffusers showcase -o showcase/      (held-out photos through every shipped pipeline, side by side)
@@ -20,13 +21,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .image_io import IMAGE_SUFFIXES, ImageReadError, content_seed, image_size, read_image, write_png
+from .image_io import IMAGE_SUFFIXES, ImageReadError, ReadImage, content_seed, image_size, read_image, write_png
 from .imaging import to_signed_range
 from .methods import METHODS
+
+
+if TYPE_CHECKING:  # imported where they are used, so that `--help` stays quick
+    from .degradations import Degradation, DegradationOutput
+    from .pipelines import RestorationPipeline
 
 
 __all__ = ["CliError", "main"]
@@ -148,6 +155,17 @@ def _print(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- commands
+def _degrade(degradation: Degradation, image: torch.Tensor, seed: int, same_size: bool) -> DegradationOutput:
+    """One `(1, C, H, W)` image in ``[-1, 1]`` through the task's operator. A super-resolution task gives the
+    low-resolution image, what a user has (``restore`` upscales it back to the original size); with ``same_size``
+    it gives the blocky full-size image the networks see, as every other task keeps the size."""
+    from .degradations import DegradationOutput, SuperResolution
+
+    if isinstance(degradation, SuperResolution) and not same_size:
+        return DegradationOutput(degraded=degradation.low_resolution(image))
+    return degradation(image, generator=torch.Generator().manual_seed(seed))
+
+
 def cmd_degrade(args: argparse.Namespace) -> None:
     from .degradations import get_degradation
     from .pipelines import images_to_tensor
@@ -167,7 +185,7 @@ def cmd_degrade(args: argparse.Namespace) -> None:
             _print(f"note: {note}")
         image = to_signed_range(images_to_tensor(read.pixels))
         try:
-            out = degradation(image, generator=torch.Generator().manual_seed(content_seed(job.source, args.seed)))
+            out = _degrade(degradation, image, content_seed(job.source, args.seed), args.same_size)
         except ValueError as error:
             raise CliError(f"{job.source}: {error}") from None
         write_png(job.target, out.degraded)
@@ -269,10 +287,34 @@ def _process_state():
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or (launched and not has_accelerator))
 
 
+def _check_upscaling(pipe: RestorationPipeline, upscale: bool | None, mask: torch.Tensor | None) -> None:
+    """Refuses ``--mask`` with a super-resolution pipeline that upscales (the pipelines refuse it too)."""
+    if mask is not None and pipe.upscaler(upscale) is not None:
+        raise CliError(
+            f"--mask cannot be used when the {pipe.task} pipeline upscales its inputs: pass --same_size with inputs "
+            "already up-sampled to the output size, and a mask of that size"
+        )
+
+
+def _network_input(
+    pipe: RestorationPipeline, read: ReadImage, upscale: bool | None
+) -> tuple[torch.Tensor, np.ndarray | None]:
+    """A read image as the pipeline's network takes it, `(1, C, H, W)` in ``[-1, 1]``, and its alpha channel at that
+    size. A super-resolution pipeline's input is upscaled whole here, which is cheap, so that the tiles are cut at
+    the size the network works at."""
+    from .pipelines import images_to_tensor
+
+    image = to_signed_range(images_to_tensor(read.pixels, channels=pipe.image_channels))
+    alpha = read.alpha
+    if alpha is not None:
+        alpha = pipe.to_network_size(torch.from_numpy(alpha)[None, None], upscale)[0, 0].numpy()
+    return pipe.to_network_size(image, upscale), alpha
+
+
 def cmd_restore(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from .pipelines import images_to_tensor, load_pipeline
+    from .pipelines import load_pipeline
     from .tiling import pipeline_restorer, restore_tiled, tile_positions
 
     # 1. Everything the user gave, checked before any model is loaded.
@@ -295,6 +337,8 @@ def cmd_restore(args: argparse.Namespace) -> None:
     # 2. The pipeline, on this process's device.
     pipe = load_pipeline(location).to(state.device)
     _check_steps(args.steps, pipe.step_range, location)
+    upscale = False if args.same_size else None  # None: a super-resolution pipeline upscales
+    _check_upscaling(pipe, upscale, mask)
     pipe = _optimize(pipe, args, state.device)
     pipe.set_progress_bar_config(disable=True)
     restorer = pipeline_restorer(pipe, args.steps)
@@ -314,7 +358,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
                 continue
             for note in read.notes:
                 _print(f"note: {note}")
-            image = to_signed_range(images_to_tensor(read.pixels, channels=pipe.image_channels))
+            image, alpha = _network_input(pipe, read, upscale)
             tiles = len(tile_positions(*image.shape[-2:], args.tile_size, args.tile_overlap))
             with tqdm(total=tiles, desc=job.source.name, unit="tile", leave=False,
                       disable=not show or tiles < 2) as tiles_bar:  # fmt: skip
@@ -324,7 +368,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
                     restorer, image, args.tile_size, args.tile_overlap, mask=mask, batch_size=args.batch_size,
                     progress=tiles_bar, seed=content_seed(job.source, args.seed), pad_batch=args.compile,
                 )  # fmt: skip
-            write_png(job.target, restored, alpha=read.alpha)
+            write_png(job.target, restored, alpha=alpha)
             images_bar.update(1)
             _print(f"{job.source} -> {job.target}")
         images_bar.close()
@@ -484,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     degrade.add_argument("--task", required=True, help="a degradation name, e.g. jpeg10, blur-uni, sr4x-pool")
     degrade.add_argument("-o", "--output", default="degraded", help="output folder, or a .png file for one input")
     degrade.add_argument("--seed", type=int, default=0, help="mixed with each file's content into its seed")
+    degrade.add_argument("--same_size", action="store_true",
+                         help="sr4x tasks: write the blocky image of the input's size (the networks' input) instead "
+                         "of the low-resolution one")  # fmt: skip
     _overwrite_flags(degrade)
 
     restore = commands.add_parser("restore", help="restore images with a pipeline", parents=[common])
@@ -508,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--seed", type=int, default=0, help="mixed with each file's content into its seed")
     restore.add_argument("--dtype", choices=list(DTYPES), default="fp32", help="the networks' precision")
     restore.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    restore.add_argument("--same_size", action="store_true",
+                         help="super-resolution pipelines: the inputs are already up-sampled (blocky, of the output "
+                         "size); restore them at their size instead of upscaling them")  # fmt: skip
     _overwrite_flags(restore)
 
     evaluate = commands.add_parser("evaluate", help="PSNR / SSIM / Frechet distance / time versus NFE",

@@ -2,7 +2,10 @@
 """4x super-resolution tasks: ``sr4x-pool`` and ``sr4x-bicubic``.
 
 Both down-sample by 4 and bring the result back to the input size by nearest-neighbour repetition, so the
-degraded image and the clean one share a shape (a bridge needs both ends in one space).
+degraded image and the clean one share a shape (a bridge needs both ends in one space). A real low-resolution photo
+reaches the network the same way: :meth:`SuperResolution.upsample` repeats each pixel ``factor x factor`` times
+(what the pipelines do when they upscale), and :meth:`SuperResolution.low_resolution` gives the small image that a
+user has.
 
 * ``pool``: exact 4x4 average pooling.
 * ``bicubic``: the official DDRM/I2SB operator, a separable 16-tap bicubic filter (Keys, ``a = -0.5``) with
@@ -18,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ._linalg import apply_separable, truncate_singular_values
-from .base import Degradation, DegradationOutput, compute_dtype
+from .base import Degradation, DegradationOutput, compute_dtype, validate_images
 from .registry import register_degradation
 
 
@@ -140,8 +143,40 @@ class SuperResolution(Degradation):
                 "Crop or pad the images first."
             )
 
-    def apply(self, images: torch.Tensor, generators: list[torch.Generator | None]) -> DegradationOutput:
-        # Down-sampling is deterministic: the generators are not used.
+    def low_resolution(self, images: torch.Tensor) -> torch.Tensor:
+        """The low-resolution images themselves, without the repetition back to the input size: what a camera or a
+        user has, and what :meth:`upsample` turns into the network's input.
+
+        Args:
+            images (`torch.Tensor` of shape `(B, C, H, W)`): clean images in ``[-1, 1]``, H and W divisible by
+                :attr:`factor`.
+
+        Returns:
+            `torch.Tensor` of shape `(B, C, H // factor, W // factor)` on the input's device and dtype, nominally in
+            ``[-1, 1]``; ``upsample(low_resolution(x))`` equals ``self(x).degraded``.
+
+        Raises:
+            ValueError: images that :meth:`__call__` refuses (range, shape, sizes not divisible by the factor).
+        """
+        validate_images(images)
+        self.check_input(images)
+        return self._downsample(images)
+
+    def upsample(self, low: torch.Tensor) -> torch.Tensor:
+        """Brings low-resolution images to the network's size: each pixel repeated over a ``factor x factor`` block
+        (nearest neighbour), exactly the up-sampling of the degradation the networks are trained on.
+
+        Args:
+            low (`torch.Tensor` of shape `(B, C, h, w)`): images in any range and dtype (repetition is exact), any
+                h and w.
+
+        Returns:
+            `torch.Tensor` of shape `(B, C, factor * h, factor * w)`, same device and dtype.
+        """
+        return low.repeat_interleave(self.factor, dim=-2).repeat_interleave(self.factor, dim=-1)
+
+    def _downsample(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C, H / factor, W / factor)`` in the input's dtype, on checked images."""
         height, width = images.shape[-2:]
         dtype = compute_dtype(images.dtype)
         if self.filter == "pool":
@@ -152,8 +187,11 @@ class SuperResolution(Degradation):
             # The operator acts on [0, 1] images as in the official code (the SVD truncation leaves the
             # row sums slightly off 1, so the two ranges are not exactly equivalent).
             low = apply_separable((images.to(dtype) + 1) / 2, rows, cols) * 2 - 1
-        upsampled = low.repeat_interleave(self.factor, dim=-2).repeat_interleave(self.factor, dim=-1)
-        return DegradationOutput(degraded=upsampled.to(images.dtype))
+        return low.to(images.dtype)
+
+    def apply(self, images: torch.Tensor, generators: list[torch.Generator | None]) -> DegradationOutput:
+        # Down-sampling is deterministic: the generators are not used.
+        return DegradationOutput(degraded=self.upsample(self._downsample(images)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(factor={self.factor}, filter={self.filter!r})"

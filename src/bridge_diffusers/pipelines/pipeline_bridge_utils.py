@@ -9,6 +9,10 @@ checking the call's arguments and loading from a folder or the Hub. ``BridgePipe
 
 ``prepare_endpoint`` and ``sample`` work on ``[-1, 1]`` tensors, so that validation, distillation rollouts,
 evaluation, diagnostics, the showcase and tiling all run the same loop (``restore`` is the two together).
+
+A pipeline may know its ``task``, the degradation it was trained on (stored in ``model_index.json``). For a
+super-resolution task, ``__call__`` takes the low-resolution images and upscales them as in training
+(:meth:`RestorationPipeline.to_network_size`), so the result is ``factor`` times larger than its input.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from safetensors import safe_open
 
+from ..degradations import SuperResolution, get_degradation, list_degradations
 from ..models.bridge_unet import downsample_factor, unet_forward
 from ..schedulers.scheduling_bridge import BridgeInputs
 from .remote_code import without_remote_code, write_remote_code
@@ -403,7 +408,8 @@ def check_pipeline_folder(path: str | os.PathLike, variant: str | None = None, g
 class RestorationPipeline(DiffusionPipeline):
     """Base of the image-to-image pipelines of this package: image I/O, argument checks and loading.
 
-    Subclasses have a ``unet`` (``UNet2DModel``) and implement :meth:`restore` on ``[-1, 1]`` tensors.
+    Subclasses have a ``unet`` (``UNet2DModel``), implement :meth:`restore` on ``[-1, 1]`` tensors and call
+    :meth:`register_task` in ``__init__``, so that their ``task`` round-trips through ``model_index.json``.
     """
 
     image_processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False, do_normalize=True)
@@ -452,6 +458,72 @@ class RestorationPipeline(DiffusionPipeline):
         super().save_pretrained(save_directory, *args, **kwargs)
         write_remote_code(save_directory, self)
 
+    # --------------------------------------------------------------------------------------------- task
+    def register_task(self, task: str | None) -> None:
+        """Stores the degradation the pipeline restores in its config (``model_index.json``), checked first.
+
+        Args:
+            task (`str`, *optional*): a name of :func:`~bridge_diffusers.degradations.list_degradations`, the
+                operator the networks were trained on (e.g. ``"sr4x-pool"``, ``"jpeg10-pillow"``); None when
+                unknown (folders saved before pipelines had a task).
+
+        Raises:
+            ValueError: a task that names no registered degradation.
+        """
+        if task is not None:
+            if not isinstance(task, str):
+                raise ValueError(f"`task` must be a degradation name or None, got {type(task).__name__} {task!r}.")
+            try:
+                get_degradation(task)
+            except ValueError:
+                raise ValueError(
+                    f"`task` {task!r} is not a degradation; use one of {', '.join(list_degradations())}, or None."
+                ) from None
+        self.register_to_config(task=task)
+
+    @property
+    def task(self) -> str | None:
+        """The degradation the pipeline restores (see :meth:`register_task`), or None when it is not known."""
+        return self.config.get("task")
+
+    def upscaler(self, upscale: bool | None = None) -> SuperResolution | None:
+        """The operator whose up-sampling brings inputs to the network's size, or None to keep their size.
+
+        Args:
+            upscale (`bool`, *optional*): None: upscale when the task is a super-resolution degradation; True:
+                upscale (only such a task can); False: never.
+
+        Raises:
+            ValueError: ``upscale=True`` on a pipeline whose task is not super-resolution, or not a bool or None.
+        """
+        if upscale is not None and not isinstance(upscale, bool):
+            raise ValueError(f"`upscale` must be True, False or None, got {upscale!r}.")
+        operator = None if self.task is None else get_degradation(self.task)
+        operator = operator if isinstance(operator, SuperResolution) else None
+        if upscale and operator is None:
+            tasks = [name for name in list_degradations() if isinstance(get_degradation(name), SuperResolution)]
+            what = "has no task" if self.task is None else f"restores {self.task!r}"
+            raise ValueError(
+                f"`upscale=True` needs a super-resolution pipeline (task {' or '.join(tasks)}), but this one {what}. "
+                "Pass upscale=None (the task decides) or False to restore at the input's size."
+            )
+        return operator if upscale is not False else None
+
+    def to_network_size(self, images: torch.Tensor, upscale: bool | None = None) -> torch.Tensor:
+        """The network's input for degraded images: for a super-resolution task, the low-resolution images repeated
+        to ``factor`` times their size exactly as the training degradation does
+        (:meth:`~bridge_diffusers.degradations.SuperResolution.upsample`); otherwise the images themselves.
+
+        Args:
+            images (`torch.Tensor` of shape `(B, C, h, w)`): degraded images in any range and dtype.
+            upscale (`bool`, *optional*): see :meth:`upscaler`.
+
+        Returns:
+            `torch.Tensor` of shape `(B, C, factor * h, factor * w)` when upscaling, else ``images``.
+        """
+        operator = self.upscaler(upscale)
+        return images if operator is None else operator.upsample(images)
+
     # ------------------------------------------------------------------------------------------- images
     @property
     def image_channels(self) -> int:
@@ -462,13 +534,26 @@ class RestorationPipeline(DiffusionPipeline):
         """The multiple the network needs the height and width to have; inputs are padded to it."""
         return downsample_factor(self.unet)
 
-    def preprocess(self, image: ImageInput, mask_image: ImageInput | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def preprocess(
+        self, image: ImageInput, mask_image: ImageInput | None, upscale: bool | None = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Validates and converts the inputs: the degraded images `(B, C, H, W)` in ``[-1, 1]`` and the mask
-        `(B, 1, H, W)` in {0, 1} (or None), on the execution device in the network's dtype."""
+        `(B, 1, H, W)` in {0, 1} (or None), on the execution device in the network's dtype.
+
+        With upscaling (``upscale`` as in :meth:`upscaler`; ``__call__`` passes its own, default None) the images are
+        brought to the network's size by :meth:`to_network_size`, ``H = factor * h``. A mask is refused then: an
+        inpainting hole of the small image has no meaning for a network trained on whole low-resolution images.
+        """
+        if mask_image is not None and self.upscaler(upscale) is not None:
+            raise ValueError(
+                "An inpainting mask cannot be combined with upscaling: pass upscale=False and the images already "
+                "up-sampled, with a mask of their size."
+            )
         images = images_to_tensor(image, channels=self.image_channels)
         masks = None if mask_image is None else mask_to_tensor(mask_image, images.shape[0], images.shape[-2:])
         device, dtype = self._execution_device, self.unet.dtype
-        degraded = self.image_processor.normalize(images).to(device=device, dtype=dtype)
+        # Upsampled on the device: only the low-resolution image crosses to it.
+        degraded = self.to_network_size(self.image_processor.normalize(images).to(device=device, dtype=dtype), upscale)
         return degraded, None if masks is None else masks.to(device=device, dtype=dtype)
 
     def postprocess(self, images: torch.Tensor, output_type: str):
@@ -711,12 +796,14 @@ class BridgePipeline(RestorationPipeline):
         callback_on_step_end: StepCallback | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         mask: ImageInput | None = None,
+        upscale: bool | None = None,
     ) -> BridgePipelineOutput | tuple:
         """Restores (or translates) images.
 
         Args:
             image: the degraded image(s): PIL, numpy (uint8 or float in [0, 1]) or tensor in [0, 1], one or a batch,
-                any size (padded to the UNet's multiple and cropped back); grayscale and RGBA are converted.
+                any size (padded to the UNet's multiple and cropped back); grayscale and RGBA are converted. For a
+                super-resolution pipeline, the low-resolution images `(h, w)` (see ``upscale``).
             mask_image: for inpainting, 1 (white) in the hole and 0 where pixels are known; one for all images or
                 one per image. The known pixels are kept.
             num_inference_steps (`int`, *optional*): network evaluations; :attr:`default_num_inference_steps`.
@@ -728,13 +815,19 @@ class BridgePipeline(RestorationPipeline):
             callback_on_step_end, callback_on_step_end_tensor_inputs: see :meth:`sample`; set ``pipe._interrupt``
                 from the callback to stop early.
             mask: deprecated alias of ``mask_image``.
+            upscale (`bool`, *optional*): None (default): upscale when the pipeline's ``task`` is a super-resolution
+                degradation (``sr4x-pool``, ``sr4x-bicubic``): the `(h, w)` inputs are repeated to
+                `(factor * h, factor * w)` as in training and the results are that size. False: the inputs are
+                already up-sampled (blocky images of the output size), restored at their size. True: upscale, refused
+                (ValueError) for a pipeline whose task is not super-resolution. Upscaling takes no mask.
 
         Returns:
-            :class:`BridgePipelineOutput` (or a tuple whose first element is the images).
+            :class:`BridgePipelineOutput` (or a tuple whose first element is the images), at the size of the
+            network's input: the input's, or ``factor`` times it when upscaling.
         """
-        # 1. Check and convert the inputs: [-1, 1] tensors padded to the network's multiple.
+        # 1. Check and convert the inputs: [-1, 1] tensors at the network's size, padded to its multiple.
         mask_image = self._resolve_mask(mask_image, mask)
-        degraded, mask_t = self.preprocess(image, mask_image)
+        degraded, mask_t = self.preprocess(image, mask_image, upscale)
         self.check_inputs(degraded.shape[0], output_type, generator, num_inference_steps)
         height, width = degraded.shape[-2:]
         degraded, mask_t = self.pad(degraded), self.pad(mask_t)

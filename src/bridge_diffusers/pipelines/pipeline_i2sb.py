@@ -23,6 +23,8 @@ class I2SBPipeline(BridgePipeline):
         unet (`UNet2DModel`): the bridge network ``eps(X_t, t[, X1])``; ``in_channels = 2 * out_channels`` marks a
             ``cond_x1`` network that also sees the degraded image.
         scheduler (`I2SBScheduler`): the bridge schedule and sampler.
+        task (`str`, *optional*): the degradation it was trained on, e.g. ``"sr4x-pool"``; saved in
+            ``model_index.json``. A super-resolution task makes ``__call__`` upscale its inputs.
 
     Example:
         ```py
@@ -34,9 +36,10 @@ class I2SBPipeline(BridgePipeline):
         ```
     """
 
-    def __init__(self, unet: UNet2DModel, scheduler: I2SBScheduler):
+    def __init__(self, unet: UNet2DModel, scheduler: I2SBScheduler, task: str | None = None):
         super().__init__()
         if not isinstance(scheduler, I2SBScheduler):
             raise TypeError(f"I2SBPipeline needs an I2SBScheduler, got {type(scheduler).__name__}.")
         takes_condition(unet)
         self.register_modules(unet=unet, scheduler=scheduler)
+        self.register_task(task)

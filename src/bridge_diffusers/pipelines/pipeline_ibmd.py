@@ -62,6 +62,8 @@ class IBMDPipeline(BridgePipeline):
         scheduler (`IBMDScheduler`): the student's grid and the teacher's posterior.
         mean_net (`MeanNetwork`, *optional*): the NADB teacher's mean network.
         noise_channels (`int`, defaults to 3): channels of the noise ``z`` (0: a student without noise input).
+        task (`str`, *optional*): the degradation it was trained on, e.g. ``"sr4x-pool"``; saved in
+            ``model_index.json``. A super-resolution task makes ``__call__`` upscale its inputs.
     """
 
     model_cpu_offload_seq = "mean_net->unet"
@@ -73,6 +75,7 @@ class IBMDPipeline(BridgePipeline):
         scheduler: IBMDScheduler,
         mean_net: MeanNetwork | None = None,
         noise_channels: int = 3,
+        task: str | None = None,
     ):
         super().__init__()
         if not isinstance(scheduler, IBMDScheduler):
@@ -82,6 +85,7 @@ class IBMDPipeline(BridgePipeline):
         takes_condition(unet, noise_channels)
         self.register_modules(unet=unet, scheduler=scheduler, mean_net=mean_net)
         self.register_to_config(noise_channels=noise_channels)
+        self.register_task(task)
 
     @classmethod
     def from_teacher(
@@ -89,13 +93,14 @@ class IBMDPipeline(BridgePipeline):
     ) -> IBMDPipeline:
         """An untrained student initialised from a teacher pipeline (paper App. B): a copy of the teacher's UNet
         with ``noise_channels`` zero-initialised input channels, so that before training it returns exactly the
-        teacher's ``x0`` prediction at t = T."""
+        teacher's ``x0`` prediction at t = T. The student restores the teacher's task."""
         mean_net = getattr(teacher, "mean_net", None)
         return cls(
             _student_network(teacher.unet, noise_channels),
             IBMDScheduler.from_teacher(teacher.scheduler, num_student_steps),
             copy.deepcopy(mean_net) if mean_net is not None else None,
             noise_channels,
+            teacher.task,
         )
 
     @property
@@ -130,12 +135,20 @@ class IBMDDegradedInputPipeline(RestorationPipeline):
         unet (`UNet2DModel`): the generator; input channels ``[x1, z]``.
         noise_channels (`int`, defaults to 3): channels of the noise ``z`` (0: none).
         model_time (`float`, defaults to 1.0999): the fixed time input (the mean network's, which it starts from).
+        task (`str`, *optional*): the degradation it was trained on, e.g. ``"sr4x-pool"``; saved in
+            ``model_index.json``. A super-resolution task makes ``__call__`` upscale its inputs.
     """
 
     model_cpu_offload_seq = "unet"
     default_num_inference_steps = 1
 
-    def __init__(self, unet: UNet2DModel, noise_channels: int = 3, model_time: float = OFFICIAL_MEAN_NET_TIME):
+    def __init__(
+        self,
+        unet: UNet2DModel,
+        noise_channels: int = 3,
+        model_time: float = OFFICIAL_MEAN_NET_TIME,
+        task: str | None = None,
+    ):
         super().__init__()
         if unet.config.in_channels != unet.config.out_channels + noise_channels:
             raise ValueError(
@@ -144,14 +157,16 @@ class IBMDDegradedInputPipeline(RestorationPipeline):
             )
         self.register_modules(unet=unet)
         self.register_to_config(noise_channels=noise_channels, model_time=model_time)
+        self.register_task(task)
 
     @classmethod
     def from_teacher(cls, teacher: NADBPipeline, noise_channels: int = 3) -> IBMDDegradedInputPipeline:
-        """An untrained student: the NADB teacher's mean network with zero-initialised noise channels."""
+        """An untrained student: the NADB teacher's mean network with zero-initialised noise channels; it restores
+        the teacher's task."""
         if not isinstance(teacher, NADBPipeline) or teacher.mean_net is None:
             raise ValueError("A degraded-input student starts from the mean network of an NADB teacher.")
         network = _student_network(teacher.mean_net.unet, noise_channels)
-        return cls(network, noise_channels, teacher.mean_net.config.model_time)
+        return cls(network, noise_channels, teacher.mean_net.config.model_time, teacher.task)
 
     def generate(
         self,
@@ -197,11 +212,19 @@ class IBMDDegradedInputPipeline(RestorationPipeline):
         output_type: str = "pil",
         return_dict: bool = True,
         mask: ImageInput | None = None,
+        upscale: bool | None = None,
     ) -> BridgePipelineOutput | tuple:
         """Restores images in one network call; the arguments are those of the bridge pipelines'
-        ``__call__`` (``num_inference_steps`` may only be 1)."""
+        ``__call__`` (``num_inference_steps`` may only be 1).
+
+        Args:
+            image: the degraded image(s), PIL, numpy or tensors in [0, 1] (see :meth:`BridgePipeline.__call__`);
+                for a super-resolution pipeline, the low-resolution images `(h, w)`.
+            upscale (`bool`, *optional*): None: upscale to `(factor * h, factor * w)` when the task is
+                super-resolution; False: restore at the input's size; True: upscale, a ValueError for other tasks.
+        """
         mask_image = self._resolve_mask(mask_image, mask)
-        degraded, mask_t = self.preprocess(image, mask_image)
+        degraded, mask_t = self.preprocess(image, mask_image, upscale)
         self.check_inputs(degraded.shape[0], output_type, generator, num_inference_steps)
         images = self.postprocess(self.restore(degraded, mask_t, num_inference_steps, generator), output_type)
         self.maybe_free_model_hooks()

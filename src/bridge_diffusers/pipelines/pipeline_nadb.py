@@ -30,12 +30,20 @@ class NADBPipeline(BridgePipeline):
         scheduler (`NADBScheduler`): the interpolant and the two-branch sampler.
         mean_net (`MeanNetwork`, *optional*): the mean network. Without it the endpoint is the degraded image
             itself ("NADB without mean", the official ``runner1``).
+        task (`str`, *optional*): the degradation it was trained on, e.g. ``"sr4x-pool"``; saved in
+            ``model_index.json``. A super-resolution task makes ``__call__`` upscale its inputs.
     """
 
     model_cpu_offload_seq = "mean_net->unet"
     _optional_components: ClassVar[list[str]] = ["mean_net"]
 
-    def __init__(self, unet: UNet2DModel, scheduler: NADBScheduler, mean_net: MeanNetwork | None = None):
+    def __init__(
+        self,
+        unet: UNet2DModel,
+        scheduler: NADBScheduler,
+        mean_net: MeanNetwork | None = None,
+        task: str | None = None,
+    ):
         super().__init__()
         if not isinstance(scheduler, NADBScheduler):
             raise TypeError(f"NADBPipeline needs an NADBScheduler, got {type(scheduler).__name__}.")
@@ -45,3 +53,4 @@ class NADBPipeline(BridgePipeline):
                 f"The mean network outputs {mean_net.image_channels} channels but the UNet {unet.config.out_channels}."
             )
         self.register_modules(unet=unet, scheduler=scheduler, mean_net=mean_net)
+        self.register_task(task)
