@@ -238,6 +238,17 @@ def test_degraded_input_student_starts_as_the_mean_network():
         student(image(), num_inference_steps=2)
     with pytest.raises(ValueError, match="mean network of an NADB teacher"):
         IBMDDegradedInputPipeline.from_teacher(i2sb_teacher())
+    classical_teacher = quiet(NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork(classical="jpeg10")))
+    with pytest.raises(ValueError, match="residual"):
+        IBMDDegradedInputPipeline.from_teacher(classical_teacher)
+
+
+def test_a_student_of_a_classical_mean_network_teacher_starts_at_the_classical_restoration():
+    # Before training, the student's endpoint is the teacher's M(X1) = C(X1) (+ R = 0): the decoded JPEG itself.
+    teacher = quiet(NADBPipeline(create_bridge_unet(16), NADBScheduler(), MeanNetwork(classical="jpeg10")))
+    student = quiet(IBMDPipeline.from_teacher(teacher))
+    x1 = torch.rand(1, 3, 16, 16) * 2 - 1
+    assert torch.equal(student.prepare_endpoint(x1).endpoint, x1)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 4])

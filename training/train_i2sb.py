@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> None:
     # 1. The network, the bridge, and the pipeline whose endpoint and sampler the loss and validation use.
     unet = build_unet(args)
     scheduler = I2SBScheduler(beta_max=args.beta_max, ot_ode=args.ot_ode, clip_denoise=args.clip_denoise)
-    pipeline = I2SBPipeline(unet=unet, scheduler=scheduler)
+    pipeline = I2SBPipeline(unet=unet, scheduler=scheduler, task=args.task)
     pipeline.set_progress_bar_config(disable=True)
     if args.gradient_checkpointing:
         unet.enable_gradient_checkpointing()

@@ -101,6 +101,8 @@ def main(args: argparse.Namespace) -> None:
         student = IBMDDegradedInputPipeline.from_teacher(teacher, args.noise_channels)
     else:
         student = IBMDPipeline.from_teacher(teacher, args.num_student_steps, args.noise_channels)
+    if student.task is None:  # a teacher saved before pipelines knew their task
+        student.register_task(args.task)
     student.set_progress_bar_config(disable=True)
     for frozen in (teacher.unet, getattr(teacher, "mean_net", None), getattr(student, "mean_net", None)):
         if frozen is not None:

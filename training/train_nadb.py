@@ -261,7 +261,7 @@ def main(args: argparse.Namespace) -> None:
     # whether or not this process trained the mean network.
     set_seed(args.seed + 1)
     scheduler = NADBScheduler(alpha=args.alpha, k=args.k, threshold=args.threshold, target_scale=args.target_scale)
-    pipeline = NADBPipeline(unet=build_unet(args), scheduler=scheduler, mean_net=mean_net)
+    pipeline = NADBPipeline(unet=build_unet(args), scheduler=scheduler, mean_net=mean_net, task=args.task)
     pipeline.set_progress_bar_config(disable=True)
 
     def bridge_loss(unet, clean, degraded, mask, generator):

@@ -165,6 +165,11 @@ class IBMDDegradedInputPipeline(RestorationPipeline):
         the teacher's task."""
         if not isinstance(teacher, NADBPipeline) or teacher.mean_net is None:
             raise ValueError("A degraded-input student starts from the mean network of an NADB teacher.")
+        if teacher.mean_net.config.classical is not None:
+            raise ValueError(
+                "A degraded-input student starts from the mean network's UNet, but this one only learns a residual "
+                "on the classical restoration (`classical` is set): distil an `IBMDPipeline` instead."
+            )
         network = _student_network(teacher.mean_net.unet, noise_channels)
         return cls(network, noise_channels, teacher.mean_net.config.model_time, teacher.task)
 
