@@ -17,15 +17,8 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/results/gpu}"
 mkdir -p "$OUT"
 PYTHON="${PYTHON:-python3}"
-SITE="${TMPDIR:-/tmp}/bridge_diffusers_site"
-if ! "$PYTHON" -c "import diffusers" 2>/dev/null; then
-    if ! ls benchmarks/wheels/diffusers-*.whl >/dev/null 2>&1; then
-        echo "diffusers is not installed and benchmarks/wheels/ has no wheel: see the pip download step above" >&2
-        exit 2
-    fi
-    "$PYTHON" -m pip install --no-index --no-deps --target "$SITE" benchmarks/wheels/*.whl >"$OUT/pip.log" 2>&1
-    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-fi
+source benchmarks/offline_deps.sh  # the offline install of the carried wheels, shared with train_shipped_gpu.sh
+offline_deps "$OUT/pip.log"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 DIFFUSERS_VERBOSITY=error
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
 timeout 450 "$PYTHON" benchmarks/gpu_bench.py --out "$OUT" --deadline 360 "$@"

@@ -5,8 +5,11 @@ For every ``<runs>/<task>/<method>`` run it scores the float32 pipeline on held-
 (``photos/``, split as training splits it), saves it to ``<out>/<method>-<task>`` as float32 weights plus an ``fp16``
 variant (``diffusion_pytorch_model.fp16.safetensors``, what ``save_pretrained(variant="fp16")`` writes), reloads
 the variant and scores it too. The variant is kept only when it loses less than ``--max_fp16_loss_db`` of PSNR.
-Each folder's model card gets an "Evaluation" section with the rows, the held-out photos and the exact degradation
-it was scored on ("degraded by `<name>`", which the demos read back), and ``<out>/README.md`` an index of them.
+Each folder's model card gets an "Evaluation" section with the rows (the degraded input and the task's classical
+restoration first), the held-out photos and the exact degradation it was scored on ("degraded by `<name>`", which the
+demos read back), the Hub metadata it lacked and a ``model-index`` with the held-out PSNR, SSIM and Fréchet distance
+of the pipeline and of the classical baseline (``bridge_diffusers.training.model_card``); ``<out>/README.md`` gets an
+index of them.
 
     python scripts/export_shipped.py [--runs runs/shipped] [--out pipelines] [--tasks jpeg10 sr4x-pool blur-uni]
         [--degradations jpeg10=jpeg10-pillow ...]
@@ -20,11 +23,15 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from diffusers.utils import logging as diffusers_logging
 
+from bridge_diffusers.baselines import CLASSICAL_METHODS, classical_restore
+from bridge_diffusers.degradations import get_degradation
 from bridge_diffusers.evaluation import (
+    FD_COLUMN,
     EvaluationSet,
     evaluate_restorer,
     identity_restorer,
@@ -37,6 +44,14 @@ from bridge_diffusers.evaluation import (
 from bridge_diffusers.methods import METHODS, method_of
 from bridge_diffusers.pipelines import load_pipeline
 from bridge_diffusers.training.hub import save_pipeline
+from bridge_diffusers.training.model_card import (
+    HeldOutEvaluation,
+    complete_hub_metadata,
+    mean_network_section,
+    photo_dataset_name,
+    shipped_repo_id,
+    write_model_index,
+)
 
 
 def evaluation_steps(pipe) -> int | None:
@@ -93,22 +108,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class References(NamedTuple):  # not a dataclass: the tests load this script without registering it as a module
+    """The rows every pipeline of a task is compared with: the degraded input and, when the task has one, its
+    classical restoration (named as ``CLASSICAL_METHODS`` names it, as ``bridge-diffusers evaluate`` does)."""
+
+    degraded_input: dict
+    classical: dict | None
+
+    @property
+    def rows(self) -> list[dict]:
+        return [self.degraded_input] if self.classical is None else [self.degraded_input, self.classical]
+
+
+def score_references(evaluation_set: EvaluationSet) -> References:
+    """Scores the degraded input and the task's classical restoration (with the Fréchet distance, as every row)."""
+    degraded_input, _ = evaluate_restorer("degraded input", identity_restorer, evaluation_set)
+    task = get_degradation(evaluation_set.task).name  # the registered name of an alias
+    if task not in CLASSICAL_METHODS:
+        return References(degraded_input, None)
+
+    def restore(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return classical_restore(task, degraded, mask=mask)
+
+    classical, _ = evaluate_restorer(CLASSICAL_METHODS[task], restore, evaluation_set)
+    return References(degraded_input, classical)
+
+
 def score_pipeline(pipe, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:
     steps = evaluation_steps(pipe)
     nfe = steps if steps is not None else pipe.default_num_inference_steps
     pipe.set_progress_bar_config(disable=True)
     name = f"{method_of(pipe).name} ({label})"
-    row, _ = evaluate_restorer(name, pipeline_restorer(pipe, steps, seed), evaluation_set, frechet=False, nfe=nfe)
+    row, _ = evaluate_restorer(name, pipeline_restorer(pipe, steps, seed), evaluation_set, nfe=nfe)
     return row
 
 
-def export_run(run: Path, target: Path, evaluation_set: EvaluationSet, baseline: dict, args) -> list[dict]:
+def export_run(
+    run: Path, target: Path, task: str, evaluation_set: EvaluationSet, references: References, args
+) -> list[dict]:
     """Scores ``run``, writes ``target`` (float32, and the fp16 variant when it keeps quality), returns the rows."""
     pipe = load_pipeline(str(run))
     rows = [score_pipeline(pipe, evaluation_set, "shipped float32", args.seed)]
     if method_of(pipe).has_mean_net and pipe.mean_net is not None:
         row, _ = evaluate_restorer("mean network alone", mean_network_restorer(pipe.mean_net), evaluation_set, 16,
-                                   frechet=False, nfe=1)  # fmt: skip
+                                   nfe=1)  # fmt: skip
         rows.append(row)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -121,11 +164,20 @@ def export_run(run: Path, target: Path, evaluation_set: EvaluationSet, baseline:
         for file in partial.glob("*/*.fp16.safetensors"):
             file.unlink()
         fp16_row["method"] = fp16_row["method"].replace("fp16 variant", "fp16 variant, not shipped")
-    shutil.copy(run / "README.md", partial / "README.md")
-    add_evaluation_to_card(partial / "README.md", [baseline, *rows], evaluation_set, fp16_shipped)
+    card = partial / "README.md"
+    shutil.copy(run / "README.md", card)
+    add_evaluation_to_card(card, [*references.rows, *rows], evaluation_set, fp16_shipped)
+    finish_card(card, pipe, task, rows[0], references.classical, evaluation_set, args.photo_dir)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return rows
+
+
+def _insert_section(card: Path, section: str, before: str) -> None:
+    """Puts ``section`` before the card's heading ``before`` (at the end of a card without it)."""
+    text = card.read_text()
+    text = text.replace(before, section + before, 1) if before in text else text + "\n" + section
+    card.write_text(text)
 
 
 def add_evaluation_to_card(card: Path, rows: list[dict], evaluation_set: EvaluationSet, fp16_shipped: bool) -> None:
@@ -139,7 +191,8 @@ def add_evaluation_to_card(card: Path, rows: list[dict], evaluation_set: Evaluat
     section = f"""## Evaluation
 
 {evaluation_set.description}, degraded by `{evaluation_set.task}` (seeded). PSNR in dB on [0, 1] images, SSIM,
-and seconds per image in batches of 16 on {_machine()}:
+`{FD_COLUMN}` (Fréchet distance of EfficientNet-Lite0 features, not FID: compare it only within this table, over
+`fd_samples` crops) and seconds per image in batches of 16 on {_machine()}:
 
 {markdown_table(rows)}
 Weights: {weights}. Produced by:
@@ -149,10 +202,34 @@ Weights: {weights}. Produced by:
 ```
 
 """
-    text = card.read_text()
-    marker = "## Limitations"
-    text = text.replace(marker, section + marker, 1) if marker in text else text + "\n" + section
-    card.write_text(text)
+    _insert_section(card, section, "## Limitations")
+
+
+def finish_card(
+    card: Path,
+    pipe,
+    task: str,
+    pipeline_row: dict,
+    classical_row: dict | None,
+    evaluation_set: EvaluationSet,
+    photo_dir: str | None = None,
+) -> None:
+    """The Hub side of a shipped card: the metadata a card of an older training script lacks, its "Mean network"
+    section, and the ``model-index`` of the pipeline's and the classical baseline's held-out rows.
+
+    Args:
+        card: the folder's ``README.md``, with its "Evaluation" section.
+        pipe: the shipped pipeline; ``task``: the ``<task>`` of its ``<method>-<task>`` name.
+        pipeline_row, classical_row: the rows of the shipped float32 weights and of the task's classical
+            restoration (None: the task has none), scored with the Fréchet distance.
+        evaluation_set: what they were scored on; ``photo_dir``: its photo folder, which training split too.
+    """
+    dataset = photo_dataset_name(photo_dir)
+    complete_hub_metadata(card, pipe, task, [dataset])
+    if "## Mean network" not in card.read_text():
+        _insert_section(card, mean_network_section(pipe), "## Use")
+    evaluation = HeldOutEvaluation(dataset, evaluation_set.task, evaluation_set.description)
+    write_model_index(card, shipped_repo_id(method_of(pipe).name, task), pipeline_row, classical_row, evaluation)
 
 
 def _named_degradations(degradations: dict[str, str]) -> str:
@@ -183,14 +260,14 @@ def main(argv: list[str] | None = None) -> None:
         evaluation_set = make_evaluation_set(
             degradation, args.resolution, args.crops_per_image, seed=args.seed, scale=args.scale, photos=args.photo_dir
         )
-        baseline, _ = evaluate_restorer("degraded input", identity_restorer, evaluation_set, frechet=False)
-        all_rows.append({"task": task, **baseline})
+        references = score_references(evaluation_set)
+        all_rows += [{"task": task, **row} for row in references.rows]
         for method in METHODS:
             run = runs / task / method
             if not (run / "model_index.json").is_file():
                 print(f"skipping {run}: no finished run")
                 continue
-            rows = export_run(run, out / f"{method}-{task}", evaluation_set, baseline, args)
+            rows = export_run(run, out / f"{method}-{task}", task, evaluation_set, references, args)
             all_rows += [{"task": task, **row} for row in rows]
             print(markdown_table(rows))
     write_table(all_rows, Path("benchmarks/results/shipped_pipelines"), formats=("md", "json"))
@@ -201,14 +278,17 @@ def main(argv: list[str] | None = None) -> None:
 def write_index(out: Path, rows: list[dict], args: argparse.Namespace) -> None:
     """``<out>/README.md``: what each shipped folder is and how it scored (the shipped weights' rows only)."""
     shipped = [row for row in rows if "fp16 variant" not in row["method"]]
-    table = markdown_table(shipped, ["task", "method", "nfe", "psnr", "ssim", "seconds_per_image"])
+    table = markdown_table(shipped, ["task", "method", "nfe", "psnr", "ssim", FD_COLUMN, "seconds_per_image"])
     folders = sorted(p.name for p in out.iterdir() if (p / "model_index.json").is_file())
     text = f"""# Shipped pipelines
 
 `save_pretrained` folders named `<method>-<task>` (float32 weights and an `fp16` variant), found by the catalogue
 (`bridge-diffusers restore --task <task> --method <method>`, the showcase, the Space; installed with the package), or
 loaded from Python with `load_pipeline("pipelines/<method>-<task>")`. Each has a model card (`README.md`) with its
-exact training command and its evaluation. Folders: {", ".join(folders)}.
+exact training command, its evaluation and the Hub metadata (licence, tags, training photos as `datasets`, and a
+`model-index` with the held-out PSNR, SSIM and FD of the pipeline and of the task's classical restoration). On the
+Hub a folder is `{shipped_repo_id("<method>", "<task>")}`; an IBMD student's card names its teacher that way
+(`base_model: {shipped_repo_id("nadb", "jpeg10")}`). Folders: {", ".join(folders)}.
 
 Trained by `bash scripts/train_shipped.sh` and exported by:
 
@@ -217,8 +297,8 @@ Trained by `bash scripts/train_shipped.sh` and exported by:
 ```
 
 Held-out crops ({args.resolution} px, {args.crops_per_image} per validation photo, photos resized by {args.scale}),
-degraded by each task's operator{_named_degradations(args.degradations)}; PSNR in dB on [0, 1] images, SSIM, seconds
-per image on {_machine()}:
+degraded by each task's operator{_named_degradations(args.degradations)}; PSNR in dB on [0, 1] images, SSIM,
+`{FD_COLUMN}` (Fréchet distance of EfficientNet-Lite0 features, not FID), seconds per image on {_machine()}:
 
 {table}"""
     (out / "README.md").write_text(text)

@@ -8,6 +8,7 @@
 #   bash scripts/fetch_photos.sh                     (once: writes the photo folder photos/)
 #   bash scripts/train_shipped.sh [OUT] [TASK...]    (default: runs/shipped, jpeg10 sr4x-pool inpaint-freeform blur-uni)
 #
+# METHODS (default "nadb ibmd i2sb") selects the runs (an IBMD student needs its NADB teacher's run).
 # Steps (environment): MEAN_STEPS (default 2000) for the mean network, STEPS (1500) for each bridge, IBMD_STEPS (300)
 # generator steps of the student (each with 5 steps of its auxiliary network). PHOTOS (default photos) is the
 # training image folder, split by image exactly as `bridge-diffusers evaluate` splits it.
@@ -29,7 +30,8 @@ MEAN_STEPS=${MEAN_STEPS:-2000}
 STEPS=${STEPS:-1500}
 IBMD_STEPS=${IBMD_STEPS:-300}
 CHECKPOINT_STEPS=${CHECKPOINT_STEPS:-250}
-LAUNCH=(${LAUNCH:-"$PY"})  # e.g. LAUNCH="accelerate launch --mixed_precision bf16" on a GPU
+METHODS=" ${METHODS:-nadb ibmd i2sb} "
+read -r -a LAUNCH <<<"${LAUNCH:-$PY}"  # e.g. LAUNCH="accelerate launch --mixed_precision bf16" on a GPU
 COMMON=(--train_data_dir "$PHOTOS" --resolution "$RESOLUTION" --train_batch_size "$BATCH"
         --dataloader_num_workers 1 --checkpointing_steps "$CHECKPOINT_STEPS" --checkpoints_total_limit 2
         --num_validation_images 8 --resume_from_checkpoint latest --report_to none
@@ -45,15 +47,23 @@ timed() {  # timed NAME COMMAND...: runs COMMAND and appends its wall time to OU
     printf '%s\t%s\t%s\n' "$name" "$(($(date +%s) - start))" "$(date -u +%FT%TZ)" >>"$OUT/wall_times.tsv"
 }
 
+wanted() { [[ $METHODS == *" $1 "* ]]; }
+
 mkdir -p "$OUT"
 for TASK in "${TASKS[@]}"; do
     RUN="$OUT/$TASK"
-    timed "$TASK/nadb" "${LAUNCH[@]}" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
-        --output_dir "$RUN/nadb" --classical_mean_net --cond_x1 --max_train_steps "$STEPS" \
-        --mean_max_train_steps "$MEAN_STEPS"
-    timed "$TASK/ibmd" "${LAUNCH[@]}" training/train_ibmd.py "${COMMON[@]}" --task "$TASK" --output_dir "$RUN/ibmd" \
-        --teacher "$RUN/nadb" --max_train_steps "$IBMD_STEPS" --learning_rate 5e-5 --validation_steps 100 \
-        --checkpointing_steps 50
-    timed "$TASK/i2sb" "${LAUNCH[@]}" training/train_i2sb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
-        --output_dir "$RUN/i2sb" --cond_x1 --max_train_steps "$STEPS"
+    if wanted nadb; then
+        timed "$TASK/nadb" "${LAUNCH[@]}" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
+            --output_dir "$RUN/nadb" --classical_mean_net --cond_x1 --max_train_steps "$STEPS" \
+            --mean_max_train_steps "$MEAN_STEPS"
+    fi
+    if wanted ibmd; then
+        timed "$TASK/ibmd" "${LAUNCH[@]}" training/train_ibmd.py "${COMMON[@]}" --task "$TASK" \
+            --output_dir "$RUN/ibmd" --teacher "$RUN/nadb" --max_train_steps "$IBMD_STEPS" --learning_rate 5e-5 \
+            --validation_steps 100 --checkpointing_steps 50
+    fi
+    if wanted i2sb; then
+        timed "$TASK/i2sb" "${LAUNCH[@]}" training/train_i2sb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
+            --output_dir "$RUN/i2sb" --cond_x1 --max_train_steps "$STEPS"
+    fi
 done

@@ -40,14 +40,31 @@ def test_train_shipped_passes_only_accepted_flags(tmp_path):
         (tmp_path / "runs" / task / "nadb").mkdir(parents=True)
     commands = _recorded_commands("train_shipped.sh", tmp_path, str(tmp_path / "runs"), "jpeg10", "blur-uni")
     scripts = [Path(command[0]).name for command in commands]
-    per_task = ["train_i2sb.py", "train_nadb.py", "train_ibmd.py"]
-    assert scripts == [*per_task, *per_task, "train_ibmd.py"]  # blur-uni also gets a degraded-input student
-    assert commands[-1][commands[-1].index("--student_input") + 1] == "degraded"
+    per_task = ["train_nadb.py", "train_ibmd.py", "train_i2sb.py"]  # the student after its teacher
+    assert scripts == [*per_task, *per_task]
     for command in commands:
         args = _parse(command)
         assert args.resume_from_checkpoint == "latest"
         assert args.task in ("jpeg10", "blur-uni")
         assert args.train_data_dir == str(tmp_path / "photos")
+        assert args.resolution == 64 and args.scale_range is None  # 64 px crops at the photos' native scale
+        assert args.use_ema and args.lr_scheduler == "cosine"
+    nadb = [_parse(command) for command in commands if command[0].endswith("train_nadb.py")]
+    assert all(args.classical_mean_net and args.model_preset == "restore" for args in nadb)
+    ibmd = [_parse(command) for command in commands if command[0].endswith("train_ibmd.py")]
+    teachers = [str(tmp_path / "runs" / task / "nadb") for task in ("jpeg10", "blur-uni")]
+    assert [args.teacher for args in ibmd] == teachers
+    assert (tmp_path / "runs" / "wall_times.tsv").read_text().count("\n") == 6  # one line per run
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="bash script")
+def test_train_shipped_runs_only_the_methods_asked_for(tmp_path):
+    os.environ["METHODS"] = "nadb"
+    try:
+        commands = _recorded_commands("train_shipped.sh", tmp_path, str(tmp_path / "runs"), "sr4x-pool")
+    finally:
+        del os.environ["METHODS"]
+    assert [Path(command[0]).name for command in commands] == ["train_nadb.py"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="bash script")

@@ -2,8 +2,9 @@
 """The README's main job: restore held-out photos with the shipped pipelines, side by side, with metrics.
 
 ``bridge-diffusers showcase`` (or ``bash scripts/demo.sh`` from a fresh clone) degrades a few photos with each
-shipped task, restores them with every shipped method of that task, writes one side-by-side PNG per task
-(clean | degraded | one column per method) and prints PSNR, SSIM and seconds per photo.
+shipped task, restores them with the task's classical method (:func:`~bridge_diffusers.baselines.classical_restore`,
+the reference a learned method has to beat) and with every shipped method of that task, writes one side-by-side PNG
+per task (clean | degraded | classical | one column per method) and prints PSNR, SSIM and seconds per photo.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import PIL.ImageDraw
 import PIL.ImageFont
 import torch
 
+from .baselines import CLASSICAL_METHODS, classical_restore
 from .catalogue import CatalogueEntry, read_catalogue
 from .data import list_photos, load_photo, split_photos
-from .degradations import get_degradation
+from .degradations import DegradationOutput, get_degradation
 from .imaging import to_signed_range, to_unit_range
 from .metrics import psnr, ssim
 from .pipelines import images_to_tensor
@@ -33,6 +35,7 @@ __all__ = ["SHOWCASE_PHOTOS", "ShowcasePhoto", "load_showcase_photos", "run_show
 # Two of the held-out photos of the default corpus (see the shipped pipelines' cards), shown when they are held out.
 SHOWCASE_PHOTOS = ("skimage/rocket", "sklearn/china")
 _MULTIPLE = 8  # sides are cropped to a multiple of this, so every degradation (4x pooling) applies exactly
+_LINE_HEIGHT = 12  # pixels per line of a column name in the grid's header
 
 
 @dataclass
@@ -96,21 +99,53 @@ def _restore(pipe, degraded: torch.Tensor, mask: torch.Tensor | None, steps: int
     return to_unit_range(restored.float().cpu()), time.perf_counter() - began
 
 
+def _classical(
+    degradation: str, corrupted: Sequence[DegradationOutput]
+) -> tuple[str, list[torch.Tensor], list[float]] | None:
+    """The classical restoration of every degraded photo with the operator that degraded it, as in
+    ``bridge-diffusers evaluate``: its name (:data:`~bridge_diffusers.baselines.CLASSICAL_METHODS`), the images in
+    [0, 1] and the seconds per photo; None for a degradation without a classical method."""
+    task = get_degradation(degradation).name  # the registered name of an alias
+    if task not in CLASSICAL_METHODS:
+        return None
+    images, seconds = [], []
+    for c in corrupted:
+        began = time.perf_counter()
+        images.append(to_unit_range(classical_restore(task, c.degraded, mask=c.mask)))
+        seconds.append(time.perf_counter() - began)
+    return CLASSICAL_METHODS[task], images, seconds
+
+
 def _score(restored01: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
     clean01 = to_unit_range(clean)
     return {"psnr": float(psnr(restored01, clean01)), "ssim": float(ssim(restored01, clean01))}
 
 
+def _wrap(text: str, width: float, font: PIL.ImageFont.ImageFont | PIL.ImageFont.FreeTypeFont) -> list[str]:
+    """``text`` in lines of at most ``width`` pixels, broken between words (a longer word gets its own line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def _labelled_grid(columns: Sequence[str], rows: Sequence[Sequence[torch.Tensor]]) -> PIL.Image.Image:
-    """One row per photo, one column per image ((1, 3, H, W) in [0, 1]), the column names on a header strip."""
+    """One row per photo, one column per image ((1, 3, H, W) in [0, 1]), the column names on a header strip (wrapped
+    to the column's width: a classical method's name is longer than a narrow photo)."""
     tiles = [torch.cat([image[0] for image in row], dim=-1) for row in rows]
     array = np.round(torch.cat(tiles, dim=-2).clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    header, width = 14, rows[0][0].shape[-1]
+    width, font = rows[0][0].shape[-1], PIL.ImageFont.load_default()
+    labels = [_wrap(name, width - 6, font) for name in columns]
+    header = 2 + _LINE_HEIGHT * max(len(lines) for lines in labels)
     canvas = PIL.Image.new("RGB", (array.shape[1], array.shape[0] + header), "white")
     canvas.paste(PIL.Image.fromarray(array), (0, header))
-    draw, font = PIL.ImageDraw.Draw(canvas), PIL.ImageFont.load_default()
-    for index, name in enumerate(columns):
-        draw.text((index * width + 3, 1), name, fill="black", font=font)
+    draw = PIL.ImageDraw.Draw(canvas)
+    for index, lines in enumerate(labels):
+        for line_index, line in enumerate(lines):
+            draw.text((index * width + 3, 1 + line_index * _LINE_HEIGHT), line, fill="black", font=font)
     return canvas
 
 
@@ -136,8 +171,9 @@ def run_showcase(
         log: called with each progress line.
 
     Returns:
-        One dict per (task, method) with the mean ``psnr``, ``ssim`` and ``seconds`` per photo; the degraded
-        input of each task is a row with method ``"degraded input"``.
+        One dict per (task, method) with the mean ``psnr``, ``ssim`` and ``seconds`` per photo; each task starts
+        with the degraded input (method ``"degraded input"``) and its classical restoration (method: its
+        :data:`~bridge_diffusers.baselines.CLASSICAL_METHODS` name, e.g. ``"bicubic upsampling"``), when it has one.
     """
     shipped = shipped_pipelines(pipelines_dir)
     selected = {t: m for t, m in shipped.items() if tasks is None or t in tasks}
@@ -166,6 +202,9 @@ def _showcase_task(task, entries, photos, output_dir, steps, seed, log) -> list[
     corrupted = [degradation(p.image, generator=torch.Generator().manual_seed(seed + i)) for i, p in enumerate(photos)]
     columns = {"degraded input": [to_unit_range(c.degraded) for c in corrupted]}
     seconds = {"degraded input": [0.0] * len(photos)}
+    classical = _classical(degradation_name, corrupted)
+    if classical is not None:  # beside the degraded input: the reference every learned method has to beat
+        name, columns[name], seconds[name] = classical
     for method, entry in entries.items():
         pipe = entry.load()
         pipe.set_progress_bar_config(disable=True)
@@ -175,7 +214,8 @@ def _showcase_task(task, entries, photos, output_dir, steps, seed, log) -> list[
         log(f"{task:>12} {method:<5} done ({sum(seconds[method]):.1f} s)")
     clean01 = [to_unit_range(p.image) for p in photos]
     grid_rows = [list(row) for row in zip(clean01, *columns.values(), strict=True)]
-    _labelled_grid(["clean", f"degraded ({degradation_name})", *entries], grid_rows).save(output_dir / f"{task}.png")
+    labels = ["clean", f"degraded ({degradation_name})", *list(columns)[1:]]
+    _labelled_grid(labels, grid_rows).save(output_dir / f"{task}.png")
     rows = []
     for name, images in columns.items():
         scores = [_score(image, photo.image) for image, photo in zip(images, photos, strict=True)]
