@@ -424,3 +424,19 @@ def test_students_restore_their_teachers_task():
     assert IBMDDegradedInputPipeline.from_teacher(teacher).task == "jpeg10-pillow"
     i2sb = I2SBPipeline(create_bridge_unet(16, cond_x1=True), I2SBScheduler(), task="sr4x-bicubic")
     assert IBMDPipeline.from_teacher(i2sb).task == "sr4x-bicubic"
+
+
+@pytest.mark.parametrize("make", [make_i2sb, make_nadb])
+def test_default_steps_round_trip_and_set_the_nfe_of_a_call(make, tmp_path):
+    pipe = make()
+    assert pipe.default_num_inference_steps == 10  # the class's, when the config says nothing
+    pipe.register_default_steps(3)
+    pipe.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "model_index.json").read_text())["default_steps"] == 3
+    loaded = _quiet(type(pipe).from_pretrained(tmp_path))
+    calls = []
+    loaded.unet.register_forward_hook(lambda module, args, output: calls.append(1))
+    loaded(np.zeros((16, 16, 3), dtype=np.float32), generator=seeded(), output_type="pt")
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="default_steps"):
+        loaded.register_default_steps(loaded.step_range[1] + 1)

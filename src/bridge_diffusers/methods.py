@@ -64,7 +64,7 @@ METHODS: dict[str, BridgeMethod] = {
             "bridge from the degraded to the clean image, sampled with DDPM posteriors.",
             pipeline_classes=(I2SBPipeline,),
             scheduler_class=I2SBScheduler,
-            default_steps=I2SBPipeline.default_num_inference_steps,
+            default_steps=I2SBPipeline.DEFAULT_STEPS,
         ),
         BridgeMethod(
             name="nadb",
@@ -74,7 +74,7 @@ METHODS: dict[str, BridgeMethod] = {
             "threshold d.",
             pipeline_classes=(NADBPipeline,),
             scheduler_class=NADBScheduler,
-            default_steps=NADBPipeline.default_num_inference_steps,
+            default_steps=NADBPipeline.DEFAULT_STEPS,
             has_mean_net=True,
         ),
         BridgeMethod(

@@ -655,8 +655,27 @@ class BridgePipeline(RestorationPipeline):
 
     model_cpu_offload_seq = "unet"
     _callback_tensor_inputs: ClassVar[list[str]] = ["sample", "pred_original_sample"]
-    #: network evaluations of a call that does not say (I2SB and NADB: 10)
-    default_num_inference_steps: int = 10
+    #: network evaluations of a call that does not say, unless the pipeline's config sets ``default_steps``
+    DEFAULT_STEPS: int = 10
+
+    @property
+    def default_num_inference_steps(self) -> int:
+        """The NFE of a call that does not say: the config's ``default_steps`` (what ``export_shipped.py`` chose on
+        validation photos) or :attr:`DEFAULT_STEPS`."""
+        return self.config.get("default_steps") or self.DEFAULT_STEPS
+
+    def register_default_steps(self, default_steps: int | None) -> None:
+        """Stores the NFE a call without ``num_inference_steps`` runs (``model_index.json``); None: the class's.
+
+        Raises:
+            ValueError: a count outside :attr:`step_range`.
+        """
+        if default_steps is not None:
+            low, high = self.step_range
+            is_count = isinstance(default_steps, int) and not isinstance(default_steps, bool)
+            if not is_count or not low <= default_steps <= high:
+                raise ValueError(f"`default_steps` must be an integer in [{low}, {high}] or None, got {default_steps!r}.")
+        self.register_to_config(default_steps=default_steps)
 
     @property
     def noise_channels(self) -> int:

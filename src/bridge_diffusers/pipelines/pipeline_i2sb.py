@@ -36,10 +36,13 @@ class I2SBPipeline(BridgePipeline):
         ```
     """
 
-    def __init__(self, unet: UNet2DModel, scheduler: I2SBScheduler, task: str | None = None):
+    def __init__(
+        self, unet: UNet2DModel, scheduler: I2SBScheduler, task: str | None = None, default_steps: int | None = None
+    ):
         super().__init__()
         if not isinstance(scheduler, I2SBScheduler):
             raise TypeError(f"I2SBPipeline needs an I2SBScheduler, got {type(scheduler).__name__}.")
         takes_condition(unet)
         self.register_modules(unet=unet, scheduler=scheduler)
         self.register_task(task)
+        self.register_default_steps(default_steps)

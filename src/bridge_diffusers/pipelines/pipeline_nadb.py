@@ -32,6 +32,8 @@ class NADBPipeline(BridgePipeline):
             itself ("NADB without mean", the official ``runner1``).
         task (`str`, *optional*): the degradation it was trained on, e.g. ``"sr4x-pool"``; saved in
             ``model_index.json``. A super-resolution task makes ``__call__`` upscale its inputs.
+        default_steps (`int`, *optional*): the NFE of a call that does not say (saved in ``model_index.json``);
+            None: 10.
     """
 
     model_cpu_offload_seq = "mean_net->unet"
@@ -43,6 +45,7 @@ class NADBPipeline(BridgePipeline):
         scheduler: NADBScheduler,
         mean_net: MeanNetwork | None = None,
         task: str | None = None,
+        default_steps: int | None = None,
     ):
         super().__init__()
         if not isinstance(scheduler, NADBScheduler):
@@ -54,3 +57,4 @@ class NADBPipeline(BridgePipeline):
             )
         self.register_modules(unet=unet, scheduler=scheduler, mean_net=mean_net)
         self.register_task(task)
+        self.register_default_steps(default_steps)
