@@ -33,12 +33,14 @@ from bridge_diffusers.degradations import get_degradation
 from bridge_diffusers.evaluation import (
     FD_COLUMN,
     EvaluationSet,
+    best_default_steps,
     evaluate_restorer,
     identity_restorer,
     make_evaluation_set,
     markdown_table,
     mean_network_restorer,
     pipeline_restorer,
+    pipeline_steps,
     write_table,
 )
 from bridge_diffusers.methods import METHODS, method_of
@@ -54,10 +56,20 @@ from bridge_diffusers.training.model_card import (
 )
 
 
-def evaluation_steps(pipe) -> int | None:
-    """The steps a shipped pipeline is scored with: its method's default (a student: its own, ``None``)."""
-    method = method_of(pipe)
-    return None if method.is_student else method.default_steps
+def choose_default_steps(pipe, evaluation_set: EvaluationSet, one_call_psnr: float, args) -> list[dict]:
+    """Scores a bridge at every NFE of ``--candidate_nfe`` and stores the best as its ``default_steps``: the most
+    realistic (lowest Fréchet distance) whose PSNR is within ``--max_psnr_drop_db`` of the one-call estimate
+    (``best_default_steps``). Returns the sweep's rows (a student keeps its own steps: no rows)."""
+    if method_of(pipe).is_student:
+        return []
+    pipe.set_progress_bar_config(disable=True)
+    name = f"{method_of(pipe).title} (NFE sweep)"
+    rows = []
+    for nfe in pipeline_steps(pipe, args.candidate_nfe):
+        row, _ = evaluate_restorer(name, pipeline_restorer(pipe, nfe, args.seed), evaluation_set, nfe=nfe)
+        rows.append(row)
+    pipe.register_default_steps(best_default_steps(rows, name, one_call_psnr - args.max_psnr_drop_db))
+    return rows
 
 
 def resave(folder: Path) -> None:
@@ -93,7 +105,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--resolution", type=int, default=64, help="evaluation crop size (px)")
     parser.add_argument("--crops_per_image", type=int, default=8)
-    parser.add_argument("--scale", type=float, default=0.245, help="photo resize before cropping (as training)")
+    parser.add_argument("--scale", type=float, default=1.0, help="photo resize before cropping (as training; "
+                        "the tiny pipelines of before issue 13 were trained at 0.245)")  # fmt: skip
+    parser.add_argument("--candidate_nfe", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100],
+                        help="the NFEs a bridge's default steps are chosen from")  # fmt: skip
+    parser.add_argument("--max_psnr_drop_db", type=float, default=2.0,
+                        help="how far below the one-call estimate's PSNR a default-NFE sample may fall")  # fmt: skip
     parser.add_argument("--max_fp16_loss_db", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--photo_dir", default=None, help="the photo folder that training split (default: photos/)")
@@ -135,11 +152,11 @@ def score_references(evaluation_set: EvaluationSet) -> References:
 
 
 def score_pipeline(pipe, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:
-    steps = evaluation_steps(pipe)
-    nfe = steps if steps is not None else pipe.default_num_inference_steps
+    """The pipeline at its default steps (``default_steps``, a student's own)."""
+    nfe = pipe.default_num_inference_steps
     pipe.set_progress_bar_config(disable=True)
     name = f"{method_of(pipe).name} ({label})"
-    row, _ = evaluate_restorer(name, pipeline_restorer(pipe, steps, seed), evaluation_set, nfe=nfe)
+    row, _ = evaluate_restorer(name, pipeline_restorer(pipe, nfe, seed), evaluation_set, nfe=nfe)
     return row
 
 
@@ -148,11 +165,13 @@ def export_run(
 ) -> list[dict]:
     """Scores ``run``, writes ``target`` (float32, and the fp16 variant when it keeps quality), returns the rows."""
     pipe = load_pipeline(str(run))
-    rows = [score_pipeline(pipe, evaluation_set, "shipped float32", args.seed)]
+    mean_rows = []
     if method_of(pipe).has_mean_net and pipe.mean_net is not None:
         row, _ = evaluate_restorer("mean network alone", mean_network_restorer(pipe.mean_net), evaluation_set, 16,
                                    nfe=1)  # fmt: skip
-        rows.append(row)
+        mean_rows.append(row)
+    sweep = choose_default_steps(pipe, evaluation_set, _one_call_psnr(mean_rows, pipe, evaluation_set, args), args)
+    rows = [score_pipeline(pipe, evaluation_set, "shipped float32", args.seed), *mean_rows, *sweep]
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     save_pipeline(pipe, partial)
@@ -171,6 +190,16 @@ def export_run(
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return rows
+
+
+def _one_call_psnr(mean_rows: list[dict], pipe, evaluation_set: EvaluationSet, args) -> float:
+    """The PSNR of the pipeline's one-call estimate: its mean network alone, else the bridge at NFE 1."""
+    if mean_rows:
+        return mean_rows[0]["psnr"]
+    if method_of(pipe).is_student:
+        return float("nan")  # not used: a student keeps its own steps
+    row, _ = evaluate_restorer("one call", pipeline_restorer(pipe, 1, args.seed), evaluation_set, frechet=False)
+    return row["psnr"]
 
 
 def _insert_section(card: Path, section: str, before: str) -> None:

@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +158,12 @@ shipped = [Path(entry.location) for entry in read_catalogue(SHIPPED).values()]
 _spec = importlib.util.spec_from_file_location("export_shipped", REPO / "scripts" / "export_shipped.py")
 export_shipped = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_shipped)
-EXPORT = export_shipped.parse_args([])
+
+
+def _export_settings(card: str):
+    """The settings of the card's own ``export_shipped.py`` command (its crops, scale and seed)."""
+    command = next(line for line in card.splitlines() if line.startswith("python scripts/export_shipped.py --runs"))
+    return export_shipped.parse_args(shlex.split(command.split("#")[0])[2:])
 
 
 def _card_scores(card: str) -> dict[str, dict[str, str]]:
@@ -186,14 +192,15 @@ def test_shipped_pipeline_reproduces_the_evaluation_on_its_card(folder):
     assert pipe.__class__.__name__.lower().startswith(method) and next(pipe.unet.parameters()).dtype == torch.float32
     if not PHOTOS.is_dir():
         pytest.skip(f"no photo folder {PHOTOS}: run `bash scripts/fetch_photos.sh`")
+    export = _export_settings(card)
     evaluation_set = make_evaluation_set(
-        degradation, EXPORT.resolution, EXPORT.crops_per_image, seed=EXPORT.seed, scale=EXPORT.scale, photos=PHOTOS
+        degradation, export.resolution, export.crops_per_image, seed=export.seed, scale=export.scale, photos=PHOTOS
     )
     if evaluation_set.description not in card:  # e.g. the mate-backgrounds photos could not be fetched
         pytest.skip(f"the held-out photos differ from the card's: {evaluation_set.description}")
     reported = _card_scores(card)
     shipped_row = reported[f"{method} (shipped float32)"]
-    restorer = pipeline_restorer(pipe, export_shipped.evaluation_steps(pipe), EXPORT.seed)
+    restorer = pipeline_restorer(pipe, pipe.default_num_inference_steps, export.seed)
     restored, _ = evaluate_restorer(method, restorer, evaluation_set, frechet=False)
     identity, _ = evaluate_restorer("input", identity_restorer, evaluation_set, frechet=False)
     assert abs(identity["psnr"] - float(reported["degraded input"]["psnr"])) < 0.01
