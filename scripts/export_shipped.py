@@ -165,6 +165,8 @@ def export_run(
 ) -> list[dict]:
     """Scores ``run``, writes ``target`` (float32, and the fp16 variant when it keeps quality), returns the rows."""
     pipe = load_pipeline(str(run))
+    if pipe.task is None:  # trained before pipelines knew their task: the operator it is evaluated on
+        pipe.register_task(evaluation_set.task)
     mean_rows = []
     if method_of(pipe).has_mean_net and pipe.mean_net is not None:
         row, _ = evaluate_restorer("mean network alone", mean_network_restorer(pipe.mean_net), evaluation_set, 16,
@@ -179,7 +181,9 @@ def export_run(
     fp16_row = score_pipeline(load_pipeline(str(partial), variant="fp16"), evaluation_set, "fp16 variant", args.seed)
     rows.insert(1, fp16_row)
     fp16_shipped = rows[0]["psnr"] - fp16_row["psnr"] <= args.max_fp16_loss_db
-    if not fp16_shipped:
+    if fp16_shipped:  # exported in float16: the float32 weights become its lossless upcast (one set of values)
+        save_pipeline(load_pipeline(str(partial), variant="fp16"), partial)
+    else:
         for file in partial.glob("*/*.fp16.safetensors"):
             file.unlink()
         fp16_row["method"] = fp16_row["method"].replace("fp16 variant", "fp16 variant, not shipped")

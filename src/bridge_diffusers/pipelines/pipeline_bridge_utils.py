@@ -662,7 +662,12 @@ class BridgePipeline(RestorationPipeline):
     def default_num_inference_steps(self) -> int:
         """The NFE of a call that does not say: the config's ``default_steps`` (what ``export_shipped.py`` chose on
         validation photos) or :attr:`DEFAULT_STEPS`."""
-        return self.config.get("default_steps") or self.DEFAULT_STEPS
+        return self.default_steps or self.DEFAULT_STEPS
+
+    @property
+    def default_steps(self) -> int | None:
+        """The configured default NFE (``model_index.json``), None when the class's applies."""
+        return self.config.get("default_steps")
 
     def register_default_steps(self, default_steps: int | None) -> None:
         """Stores the NFE a call without ``num_inference_steps`` runs (``model_index.json``); None: the class's.
