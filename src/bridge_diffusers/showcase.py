@@ -187,17 +187,24 @@ def run_showcase(
     rows: list[dict] = []
     for task, entries in selected.items():
         chosen = {m: e for m, e in entries.items() if methods is None or m in methods}
-        rows += _showcase_task(task, chosen, photos, output_dir, steps, seed, log)
+        groups = _by_degradation(task, chosen)
+        for degradation_name, group in groups.items():
+            # one grid per operator: <task>.png, or <degradation>.png when a task's pipelines differ
+            stem = task if len(groups) == 1 else degradation_name
+            rows += _showcase_task(task, degradation_name, group, photos, output_dir / f"{stem}.png", steps, seed, log)
     return rows
 
 
-def _showcase_task(task, entries, photos, output_dir, steps, seed, log) -> list[dict]:
-    # The photos go through the operator the pipelines were trained on, which their cards name (the shipped
-    # jpeg10 / blur-uni pipelines predate the official operators and need jpeg10-pillow / blur-uni-per-channel).
-    names = {entry.degradation() for entry in entries.values()} or {task}
-    if len(names) > 1:
-        raise ValueError(f"the {task} pipelines were trained on different degradations {sorted(names)}: pick methods")
-    (degradation_name,) = names
+def _by_degradation(task: str, entries: dict) -> dict[str, dict]:
+    """The entries grouped by the operator they were trained on, which their cards name: the photos go through
+    it (the tiny jpeg10 / blur-uni pipelines predate the official operators: jpeg10-pillow / blur-uni-per-channel)."""
+    groups: dict[str, dict] = {}
+    for method, entry in entries.items():
+        groups.setdefault(entry.degradation(), {})[method] = entry
+    return groups or {task: {}}
+
+
+def _showcase_task(task, degradation_name, entries, photos, grid_path, steps, seed, log) -> list[dict]:
     degradation = get_degradation(degradation_name)
     corrupted = [degradation(p.image, generator=torch.Generator().manual_seed(seed + i)) for i, p in enumerate(photos)]
     columns = {"degraded input": [to_unit_range(c.degraded) for c in corrupted]}
@@ -215,10 +222,11 @@ def _showcase_task(task, entries, photos, output_dir, steps, seed, log) -> list[
     clean01 = [to_unit_range(p.image) for p in photos]
     grid_rows = [list(row) for row in zip(clean01, *columns.values(), strict=True)]
     labels = ["clean", f"degraded ({degradation_name})", *list(columns)[1:]]
-    _labelled_grid(labels, grid_rows).save(output_dir / f"{task}.png")
+    _labelled_grid(labels, grid_rows).save(grid_path)
     rows = []
     for name, images in columns.items():
         scores = [_score(image, photo.image) for image, photo in zip(images, photos, strict=True)]
         means = {key: float(np.mean([score[key] for score in scores])) for key in ("psnr", "ssim")}
-        rows.append({"task": task, "method": name, **means, "seconds": float(np.mean(seconds[name]))})
+        row = {"task": task, "degradation": degradation_name, "method": name, **means}
+        rows.append({**row, "seconds": float(np.mean(seconds[name]))})
     return rows
