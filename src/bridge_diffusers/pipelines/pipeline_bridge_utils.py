@@ -38,7 +38,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import safe_open
 
 from ..degradations import SuperResolution, get_degradation, list_degradations
-from ..models.bridge_unet import downsample_factor, unet_forward
+from ..models.bridge_unet import compute_dtype, downsample_factor, unet_forward
 from ..schedulers.scheduling_bridge import BridgeInputs
 from .remote_code import without_remote_code, write_remote_code
 
@@ -551,7 +551,7 @@ class RestorationPipeline(DiffusionPipeline):
             )
         images = images_to_tensor(image, channels=self.image_channels)
         masks = None if mask_image is None else mask_to_tensor(mask_image, images.shape[0], images.shape[-2:])
-        device, dtype = self._execution_device, self.unet.dtype
+        device, dtype = self._execution_device, compute_dtype(self.unet)
         # Upsampled on the device: only the low-resolution image crosses to it.
         degraded = self.to_network_size(self.image_processor.normalize(images).to(device=device, dtype=dtype), upscale)
         return degraded, None if masks is None else masks.to(device=device, dtype=dtype)
@@ -628,7 +628,7 @@ class RestorationPipeline(DiffusionPipeline):
         """
         self.check_inputs(degraded.shape[0], "pt", generator, num_inference_steps)
         height, width = degraded.shape[-2:]
-        device, dtype = self._execution_device, self.unet.dtype
+        device, dtype = self._execution_device, compute_dtype(self.unet)
         x1, mask = self.pad(degraded.to(device, dtype)), self.pad(None if mask is None else mask.to(device, dtype))
         with torch.no_grad():
             restored = self.restore_padded(x1, mask, num_inference_steps, generator)
