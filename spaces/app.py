@@ -45,6 +45,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
+from bridge_diffusers.baselines import CLASSICAL_METHODS, classical_restore
 from bridge_diffusers.catalogue import CatalogueEntry, read_catalogue, shipped_pipelines_dir
 from bridge_diffusers.data import split_photos
 from bridge_diffusers.degradations import SuperResolution, get_degradation, list_degradations
@@ -361,11 +362,12 @@ def restore(
         pipelines_root (*optional*): the pipelines folder, defaults to :func:`pipelines_dir`.
 
     Returns:
-        ``(degraded, restored, info)``: two RGB PIL images of the processed size (lossless to save as PNG; for
-        super-resolution the degraded one is the low-resolution image and the result 4 times larger) and a
-        JSON-ready dict: task, method, pipeline, steps, seed, sizes, timings, ``psnr_db``/``ssim`` of the result
-        and of the degraded input (repeated to the result's size) against the photo (only with ``degrade_first``)
-        and ``notes``.
+        ``(degraded, classical, restored, info)``: RGB PIL images of the processed size (lossless to save as PNG;
+        for super-resolution the degraded one is the low-resolution image and the others 4 times larger; the
+        classical restoration of the task, what a learned method has to beat, is None for a task without one) and a
+        JSON-ready dict: task, method, pipeline, steps, seed, sizes, timings, ``psnr_db``/``ssim`` of the result,
+        of the degraded input (repeated to the result's size) and of the classical restoration (``_classical``)
+        against the photo (only with ``degrade_first``), ``classical_method`` and ``notes``.
 
     Raises:
         gr.Error: a readable message for unusable images, unknown task/method pairs and failed runs.
@@ -436,6 +438,7 @@ def restore(
             raise gr.Error(f"The number of steps must be a whole number, got {steps!r}.") from error
         if not low <= steps <= high:
             raise gr.Error(f"The number of steps must lie in [{low}, {high}], got {steps}.")
+    classical, classical_name = _classical_baseline(entry, network_input, mask)
     run_started = time.perf_counter()
     try:
         restored = _request_view(pipe).restore(network_input, mask, steps, torch.Generator().manual_seed(seed))
@@ -452,11 +455,27 @@ def restore(
         # the degraded image as the network saw it, at the photo's size (the same image but for super-resolution)
         shown = signed_to_image(network_input)
         info.update({f"{key}_degraded": value for key, value in _metrics(shown, clean).items()})
+        if classical is not None:  # what the learned method has to beat
+            info.update({f"{key}_classical": value for key, value in _metrics(classical, clean).items()})
     if load_seconds is not None:  # this request loaded the pipeline
         info["seconds_load"] = round(load_seconds, 3)
     info["seconds_total"] = round(time.perf_counter() - started, 3)
+    info["classical_method"] = classical_name
     info["notes"] = notes
-    return degraded, restored, info
+    return degraded, classical, restored, info
+
+
+def _classical_baseline(
+    entry: CatalogueEntry, network_input: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[PIL.Image.Image | None, str | None]:
+    """The task's classical restoration of the network's input (`(1, 3, H, W)` in [-1, 1]; Wiener deconvolution,
+    bicubic upsampling, the decoded JPEG, the harmonic fill), with the method's name; ``(None, None)`` for a task
+    without one."""
+    task = get_degradation(entry.degradation()).name
+    if task not in CLASSICAL_METHODS:
+        return None, None
+    restored = classical_restore(task, network_input.float(), mask=None if mask is None else mask.float())
+    return signed_to_image(restored), CLASSICAL_METHODS[task]
 
 
 # ------------------------------------------------------------------------------------------------- UI
@@ -556,7 +575,7 @@ def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
 
     def on_restore(image, task, method, steps, seed, degrade_first):
         try:
-            degraded, restored, info = restore(
+            degraded, classical, restored, info = restore(
                 image, task, method, steps, seed, degrade_first, max_side=max_side, pipelines_root=root
             )
         except gr.Error:
@@ -567,7 +586,9 @@ def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
         for note in info["notes"]:
             gr.Warning(note)
         request_id = uuid.uuid4().hex
-        return _tag(degraded, "degraded", info, request_id), _tag(restored, "restored", info, request_id), info
+        roles = ((degraded, "degraded"), (classical, "classical"), (restored, "restored"))
+        tagged = [None if image is None else _tag(image, role, info, request_id) for image, role in roles]
+        return (*tagged, info)
 
     # Results are unique per request (see _tag): the cache is pruned of files older than an hour, every hour.
     with gr.Blocks(title="bridge-diffusers: image restoration", delete_cache=(3600, 3600)) as demo:
@@ -627,6 +648,13 @@ def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
                     degraded_out = gr.Image(
                         type="pil", format="png", label="Degraded input", interactive=False, elem_id="degraded-image"
                     )
+                    classical_out = gr.Image(
+                        type="pil",
+                        format="png",
+                        label="Classical restoration (the method: classical_method below)",
+                        interactive=False,
+                        elem_id="classical-image",
+                    )
                     restored_out = gr.Image(
                         type="pil", format="png", label="Restored", interactive=False, elem_id="restored-image"
                     )
@@ -639,7 +667,7 @@ def build_demo(pipelines_root: str | os.PathLike | None = None) -> gr.Blocks:
         button.click(
             on_restore,
             [image_in, task_in, method_in, steps_in, seed_in, degrade_in],
-            [degraded_out, restored_out, info_out],
+            [degraded_out, classical_out, restored_out, info_out],
             api_name="restore",
             concurrency_limit=concurrency,
         )

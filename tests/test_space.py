@@ -112,7 +112,7 @@ def test_discovery_follows_the_folder_contract(app, pipelines_root):
 @pytest.mark.parametrize(("task", "method"), sorted(EXPECTED))
 def test_restore_with_degradation_gives_png_safe_images_and_metrics(app, task, method):
     photo = _photo()
-    degraded, restored, info = app.restore(photo, task, method, steps=3, seed=7, degrade_first=True)
+    degraded, _, restored, info = app.restore(photo, task, method, steps=3, seed=7, degrade_first=True)
     for image in (degraded, restored):
         assert image.size == photo.size and image.mode == "RGB"
         assert np.array_equal(np.asarray(_png_roundtrip(image)), np.asarray(image))
@@ -127,36 +127,36 @@ def test_restore_with_degradation_gives_png_safe_images_and_metrics(app, task, m
 
 def test_restore_without_degradation_has_no_metrics_and_is_reproducible(app):
     photo = _photo()
-    degraded, restored, info = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)
+    degraded, _, restored, info = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)
     assert np.array_equal(np.asarray(degraded), np.asarray(photo))  # taken as already degraded
     assert restored.size == photo.size
     assert not any(key.startswith(("psnr", "ssim")) for key in info)
-    again = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)[1]
+    again = app.restore(photo, "jpeg10", "nadb", steps=2, seed=3, degrade_first=False)[2]
     assert np.array_equal(np.asarray(again), np.asarray(restored))
 
     # An upload that is already inpainting input: the official centre box is the hole, the rest is kept (up to the
     # bridge's small noise at the last step), which an untrained network would not do without the mask.
-    _, restored, _ = app.restore(photo, "inpaint-center", "i2sb", steps=2, seed=0, degrade_first=False)
+    _, _, restored, _ = app.restore(photo, "inpaint-center", "i2sb", steps=2, seed=0, degrade_first=False)
     error = np.abs(np.asarray(restored, dtype=np.int16) - np.asarray(photo, dtype=np.int16)).mean(axis=-1)
     hole = app.center_mask(photo.height, photo.width).numpy() == 1
     assert error[~hole].mean() < 3 < error[hole].mean()
 
 
 def test_odd_uploads_are_converted_or_downscaled_with_a_note(app):
-    _, restored, info = app.restore(_photo(mode="L"), "jpeg10", "ibmd", seed=0)
+    _, _, restored, info = app.restore(_photo(mode="L"), "jpeg10", "ibmd", seed=0)
     assert restored.mode == "RGB" and restored.size == (41, 27)
     assert any("grayscale" in note for note in info["notes"])
 
     rgba = _photo(mode="RGBA")
     rgba.putalpha(128)
-    _, restored, info = app.restore(rgba, "jpeg10", "ibmd", seed=0)
+    _, _, restored, info = app.restore(rgba, "jpeg10", "ibmd", seed=0)
     assert restored.mode == "RGB" and any("transparency" in note for note in info["notes"])
 
-    degraded, restored, info = app.restore(_photo(82, 54), "jpeg10", "ibmd", seed=0, max_side=41)
+    degraded, _, restored, info = app.restore(_photo(82, 54), "jpeg10", "ibmd", seed=0, max_side=41)
     assert degraded.size == restored.size == (41, 27) and info["size"] == [41, 27]
     assert any("downscaled" in note and "82×54" in note for note in info["notes"])
 
-    _, restored, _ = app.restore(np.asarray(_photo()), "jpeg10", "ibmd", seed=0)  # numpy arrays work too
+    _, _, restored, _ = app.restore(np.asarray(_photo()), "jpeg10", "ibmd", seed=0)  # numpy arrays work too
     assert restored.size == (41, 27)
 
 
@@ -173,7 +173,7 @@ def sr_root(tmp_path_factory) -> Path:
 
 def test_super_resolution_shows_the_small_image_and_returns_a_larger_one(app, sr_root):
     photo = _photo()  # 41x27: cropped to 40x24, a multiple of 4
-    degraded, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=2, seed=0, pipelines_root=sr_root)
+    degraded, _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=2, seed=0, pipelines_root=sr_root)
     assert degraded.size == (10, 6) and restored.size == (40, 24)
     assert info["size"] == [40, 24] and info["restored_size"] == [40, 24]
     assert any("cropped to 40×24" in note for note in info["notes"])
@@ -184,11 +184,13 @@ def test_super_resolution_shows_the_small_image_and_returns_a_larger_one(app, sr
     np.testing.assert_array_equal(np.asarray(restored), blocky)
     assert info["psnr_db"] == info["psnr_db_degraded"]  # both against the photo, at its size
 
-    _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=2, degrade_first=False, pipelines_root=sr_root)
+    _, _, restored, info = app.restore(
+        photo, "sr4x-pool", "i2sb", steps=2, degrade_first=False, pipelines_root=sr_root
+    )
     assert restored.size == (164, 108) and info["restored_size"] == [164, 108]
     np.testing.assert_array_equal(np.asarray(restored), np.repeat(np.repeat(np.asarray(photo), 4, axis=0), 4, axis=1))
     # an upload taken as the small image is limited to a quarter of max_side: the result stays within it
-    _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=1, degrade_first=False, max_side=82,
+    _, _, restored, info = app.restore(photo, "sr4x-pool", "i2sb", steps=1, degrade_first=False, max_side=82,
                                     pipelines_root=sr_root)  # fmt: skip
     assert max(restored.size) <= 82 and info["size"] == [20, 13]
 
@@ -245,8 +247,8 @@ def test_api_restores_and_serves_concurrent_clients(server, tmp_path):
         file = gradio_client.handle_file(str(upload))
         return client.predict(file, "jpeg10", "ibmd", 1, seed, True, api_name="/restore")
 
-    degraded_path, restored_path, info = call(0)
-    for path in (degraded_path, restored_path):
+    degraded_path, classical_path, restored_path, info = call(0)
+    for path in (degraded_path, classical_path, restored_path):
         assert str(path).endswith(".png")
         with PIL.Image.open(path) as image:
             assert image.format == "PNG" and image.size == (41, 27)
@@ -268,8 +270,8 @@ def test_api_restores_and_serves_concurrent_clients(server, tmp_path):
         thread.join(timeout=120)
     assert not errors and sorted(results) == list(users)
     # The JPEG operator is deterministic: the degraded images are equal, yet each request has its own files.
-    assert len({str(degraded_path) for degraded_path, _, _ in results.values()}) == len(users)
-    for seed, (_, restored_path, info) in results.items():
+    assert len({str(degraded_path) for degraded_path, _, _, _ in results.values()}) == len(users)
+    for seed, (_, _, restored_path, info) in results.items():
         assert info["seed"] == seed
         with PIL.Image.open(restored_path) as image:
             assert image.size == (41, 27)
@@ -313,7 +315,7 @@ def test_bad_uploads_through_the_api_give_readable_messages(server, tmp_path):
         assert "upstream" not in text.lower(), (case, text)
     good = tmp_path / "photo.png"
     _photo().save(good)
-    _, restored_path, _ = client.predict(gradio_client.handle_file(str(good)), "jpeg10", "ibmd", 1, 0, True,
+    _, _, restored_path, _ = client.predict(gradio_client.handle_file(str(good)), "jpeg10", "ibmd", 1, 0, True,
                                          api_name="/restore")  # fmt: skip
     with PIL.Image.open(restored_path) as image:
         assert image.size == (41, 27)
@@ -398,3 +400,17 @@ def test_page_restores_an_upload_in_headless_chromium(server, tmp_path):
     with PIL.Image.open(screenshot) as image:
         assert image.format == "PNG" and image.width >= 800 and image.height >= 600
         assert np.asarray(image.convert("L")).std() > 5  # not a blank page
+
+
+def test_the_space_shows_the_classical_restoration_beside_the_learned_one(app):
+    photo = _photo()
+    # jpeg10's classical answer is the decoded JPEG itself: the degraded image the network was given
+    degraded, classical, _, info = app.restore(photo, "jpeg10", "nadb", steps=2, seed=0, degrade_first=True)
+    assert info["classical_method"] == "none (decoded JPEG)"
+    assert np.array_equal(np.asarray(classical), np.asarray(degraded))
+    assert info["psnr_db_classical"] == pytest.approx(info["psnr_db_degraded"])
+    # inpainting: the harmonic fill of the hole, which a constant photo makes that constant
+    flat = PIL.Image.new("RGB", (48, 32), (90, 140, 200))
+    _, classical, _, info = app.restore(flat, "inpaint-center", "i2sb", steps=1, seed=0, degrade_first=True)
+    assert info["classical_method"] == "harmonic (Laplace) fill"
+    assert np.abs(np.asarray(classical, dtype=int) - np.array([90, 140, 200])).max() <= 1
