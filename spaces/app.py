@@ -339,7 +339,7 @@ def restore(
     image: Any,
     task: str,
     method: str,
-    steps: int | float | None = DEFAULT_STEPS,
+    steps: int | float | None = None,
     seed: int | float | None = 0,
     degrade_first: bool = True,
     *,
@@ -354,7 +354,8 @@ def restore(
             low-resolution photo, downscaled to ``max_side / 4`` so that the result stays within ``max_side``.
         task (`str`): the degradation, e.g. ``"jpeg10"``.
         method (`str`): ``"i2sb"``, ``"nadb"`` or ``"ibmd"``.
-        steps (`int`): sampling steps of I2SB and NADB; IBMD runs the steps it was distilled for.
+        steps (`int`, *optional*): sampling steps of I2SB and NADB (default: the pipeline's own, which
+            ``model_index.json`` may set); IBMD runs the steps it was distilled for.
         seed (`int`): seeds the degradation and the sampler (each request has its own generators).
         degrade_first (`bool`): degrade the (clean) photo with the task's operator first, so the result can be
             compared with it (PSNR, SSIM); otherwise the photo is taken as already degraded and no metric is given.
@@ -433,7 +434,7 @@ def restore(
     else:
         low, high = pipe.step_range
         try:
-            steps = DEFAULT_STEPS if steps is None else int(steps)
+            steps = pipe.default_num_inference_steps if steps is None else int(steps)
         except (TypeError, ValueError) as error:
             raise gr.Error(f"The number of steps must be a whole number, got {steps!r}.") from error
         if not low <= steps <= high:
@@ -516,11 +517,24 @@ def _method_choices(methods: list[str]) -> list[tuple[str, str]]:
     return [(labels[method], method) for method in methods]
 
 
+def _default_steps(entry: CatalogueEntry | None) -> int | None:
+    """The ``default_steps`` a bridge pipeline's ``model_index.json`` sets (read without loading it), else None."""
+    if entry is None:
+        return None
+    try:
+        steps = json.loads((Path(entry.location) / "model_index.json").read_text()).get("default_steps")
+    except (OSError, ValueError):
+        return None
+    return steps if isinstance(steps, int) and 1 <= steps <= MAX_STEPS else None
+
+
 def _steps_update(entry: CatalogueEntry | None, current: Any = None) -> dict[str, Any]:
     if entry is not None and entry.method.is_student:
         title = entry.method.title
         return gr.update(value=entry.method.default_steps, interactive=False, label=f"Steps ({title} runs its own)")
-    value = current if isinstance(current, (int, float)) and 1 <= current <= MAX_STEPS else DEFAULT_STEPS
+    value = _default_steps(entry)  # a new pipeline starts at the steps it defaults to (chosen on validation photos)
+    value = value if value is not None else (current if isinstance(current, (int, float)) and 1 <= current <= MAX_STEPS
+                                             else DEFAULT_STEPS)  # fmt: skip
     return gr.update(value=value, interactive=True, label="Steps")
 
 

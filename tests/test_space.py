@@ -414,3 +414,15 @@ def test_the_space_shows_the_classical_restoration_beside_the_learned_one(app):
     _, classical, _, info = app.restore(flat, "inpaint-center", "i2sb", steps=1, seed=0, degrade_first=True)
     assert info["classical_method"] == "harmonic (Laplace) fill"
     assert np.abs(np.asarray(classical, dtype=int) - np.array([90, 140, 200])).max() <= 1
+
+
+def test_a_pipeline_runs_and_offers_the_steps_its_folder_defaults_to(app, pipelines_root, tmp_path):
+    root = tmp_path / "pipelines"
+    shutil.copytree(pipelines_root / "nadb-jpeg10", root / "nadb-jpeg10")
+    index = root / "nadb-jpeg10" / "model_index.json"
+    index.write_text(json.dumps({**json.loads(index.read_text()), "default_steps": 3}))
+    _, _, _, info = app.restore(_photo(), "jpeg10", "nadb", seed=0, pipelines_root=root)
+    assert info["steps"] == 3
+    entry = app.discover_pipelines(root)[("jpeg10", "nadb")]
+    assert app._steps_update(entry, current=7)["value"] == 3
+    assert app._steps_update(app.discover_pipelines(pipelines_root)[("jpeg10", "nadb")], current=7)["value"] == 7
