@@ -94,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", default="runs/shipped", help="output folder of scripts/train_shipped.sh")
     parser.add_argument("--out", default="pipelines", help="where the shipped <method>-<task> folders go")
     parser.add_argument("--tasks", nargs="+", default=["jpeg10", "sr4x-pool", "blur-uni"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="default: all")
     parser.add_argument(
         "--degradations",
         nargs="+",
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         references = score_references(evaluation_set)
         all_rows += [{"task": task, **row} for row in references.rows]
-        for method in METHODS:
+        for method in args.methods:
             run = runs / task / method
             if not (run / "model_index.json").is_file():
                 print(f"skipping {run}: no finished run")
