@@ -147,7 +147,7 @@ def test_showcase_command_prints_the_table(pipelines_dir, tmp_path, monkeypatch,
     main(["showcase", "--photos", str(tmp_path / "grey.png"), "--scale", "1", "--steps", "2", "--methods", "nadb",
           "-o", str(tmp_path / "out")])  # fmt: skip
     printed = capsys.readouterr().out
-    assert "| jpeg10 | nadb |" in printed and "| jpeg10 | i2sb |" not in printed
+    assert "| jpeg10 | jpeg10 | nadb |" in printed and "| i2sb |" not in printed  # task, operator, method
     assert (tmp_path / "out" / "jpeg10.png").exists()
     with pytest.raises(SystemExit, match="no shipped pipelines"):
         main(["showcase", "--photos", str(tmp_path / "grey.png"), "--tasks", "sr4x-pool", "-o", str(tmp_path)])

@@ -464,7 +464,7 @@ def cmd_showcase(args: argparse.Namespace) -> None:
     sizes = ", ".join(f"{p.name} {p.image.shape[-1]}x{p.image.shape[-2]}" for p in photos)
     held_out = "" if args.photos else " (held out from the shipped pipelines' training)"
     print(f"\nphotos{held_out}: {sizes}; seconds = restoration time per photo")
-    print(markdown_table(rows, ["task", "method", "psnr", "ssim", "seconds"]))
+    print(markdown_table(rows, ["task", "degradation", "method", "psnr", "ssim", "seconds"]))
     print(f"side-by-side PNGs in {args.output}/ ({time.perf_counter() - began:.0f} s in all)")
 
 
