@@ -28,19 +28,17 @@ from typing import NamedTuple
 import torch
 from diffusers.utils import logging as diffusers_logging
 
-from bridge_diffusers.baselines import CLASSICAL_METHODS, classical_restore
-from bridge_diffusers.degradations import get_degradation
 from bridge_diffusers.evaluation import (
     FD_COLUMN,
     EvaluationSet,
     best_default_steps,
     evaluate_restorer,
-    identity_restorer,
     make_evaluation_set,
     markdown_table,
     mean_network_restorer,
     pipeline_restorer,
     pipeline_steps,
+    reference_restorers,
     write_table,
 )
 from bridge_diffusers.methods import METHODS, method_of
@@ -140,16 +138,9 @@ class References(NamedTuple):  # not a dataclass: the tests load this script wit
 
 def score_references(evaluation_set: EvaluationSet) -> References:
     """Scores the degraded input and the task's classical restoration (with the Fréchet distance, as every row)."""
-    degraded_input, _ = evaluate_restorer("degraded input", identity_restorer, evaluation_set)
-    task = get_degradation(evaluation_set.task).name  # the registered name of an alias
-    if task not in CLASSICAL_METHODS:
-        return References(degraded_input, None)
-
-    def restore(degraded: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return classical_restore(task, degraded, mask=mask)
-
-    classical, _ = evaluate_restorer(CLASSICAL_METHODS[task], restore, evaluation_set)
-    return References(degraded_input, classical)
+    rows = [evaluate_restorer(name, restorer, evaluation_set)[0]
+            for name, restorer in reference_restorers(evaluation_set.task)]  # fmt: skip
+    return References(rows[0], rows[1] if len(rows) > 1 else None)
 
 
 def score_pipeline(pipe, evaluation_set: EvaluationSet, label: str, seed: int) -> dict:

@@ -45,7 +45,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
-from bridge_diffusers.baselines import CLASSICAL_METHODS, classical_restore
+from bridge_diffusers.baselines import classical_method, classical_restore
 from bridge_diffusers.catalogue import CatalogueEntry, read_catalogue, shipped_pipelines_dir
 from bridge_diffusers.data import split_photos
 from bridge_diffusers.degradations import SuperResolution, get_degradation, list_degradations
@@ -472,11 +472,12 @@ def _classical_baseline(
     """The task's classical restoration of the network's input (`(1, 3, H, W)` in [-1, 1]; Wiener deconvolution,
     bicubic upsampling, the decoded JPEG, the harmonic fill), with the method's name; ``(None, None)`` for a task
     without one."""
-    task = get_degradation(entry.degradation()).name
-    if task not in CLASSICAL_METHODS:
+    degradation = entry.degradation()
+    method = classical_method(degradation)
+    if method is None:
         return None, None
-    restored = classical_restore(task, network_input.float(), mask=None if mask is None else mask.float())
-    return signed_to_image(restored), CLASSICAL_METHODS[task]
+    restored = classical_restore(degradation, network_input.float(), mask=None if mask is None else mask.float())
+    return signed_to_image(restored), method
 
 
 # ------------------------------------------------------------------------------------------------- UI

@@ -21,6 +21,7 @@ from bridge_diffusers.baselines import (
     WIENER_REGULARIZATION_8BIT,
     bicubic_upsample,
     bicubic_upsampling_matrix,
+    classical_method,
     classical_restore,
     harmonic_inpaint,
     super_resolve,
@@ -380,3 +381,11 @@ def test_inpainting_mask_checks():
     # (H, W) and (1, 1, H, W) masks are shared by the batch.
     mask = center_mask(16, 16)
     torch.testing.assert_close(harmonic_inpaint(images, mask), harmonic_inpaint(images, mask[None, None]))
+
+
+def test_classical_method_names_a_task_through_its_aliases():
+    assert classical_method("JPEG-10") == "none (decoded JPEG)"  # the registry's alias and case rules
+    assert classical_method("inpaint-freeform") == "harmonic (Laplace) fill"  # an alias of inpaint-freeform1020
+    assert classical_method("mixture") is None  # a registered task without a classical restorer
+    with pytest.raises(ValueError, match="Unknown degradation"):
+        classical_method("not-a-task")

@@ -29,8 +29,6 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from bridge_diffusers import MeanNetwork, NADBPipeline, NADBScheduler
-from bridge_diffusers.baselines import CLASSICAL_METHODS
-from bridge_diffusers.degradations import get_degradation
 from bridge_diffusers.training.args import (
     add_data_args,
     add_training_args,
@@ -283,22 +281,11 @@ def main(args: argparse.Namespace) -> None:
         metrics = {**{f"mean network {key}": value for key, value in mean_metrics.items()}, **metrics}
         unet_name = "custom" if args.unet_config or args.init_unet else args.model_preset
         details = {"UNet": unet_name, "cond_x1": args.cond_x1, "alpha": args.alpha, "k": args.k}
-        details.update({"mean network": _describe_mean_net(mean_net), "mean-network steps": args.mean_max_train_steps})
+        details.update({"mean network": mean_net is not None, "mean-network steps": args.mean_max_train_steps})
         write_model_card(args, pipeline, data.description, total_batch_size, metrics, details)
         if args.push_to_hub:
             push_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo)
     accelerator.end_training()
-
-
-def _describe_mean_net(mean_net: MeanNetwork | None) -> str:
-    """What the model card says the bridge starts from."""
-    if mean_net is None:
-        return "none (the bridge starts at X1)"
-    classical = mean_net.config.classical
-    if classical is None:
-        return "M(X1), a UNet regressing E[X0 | X1] (paper Sec. 3.1)"
-    method = CLASSICAL_METHODS[get_degradation(classical).name]
-    return f"M(X1) = C(X1) + R([X1, C(X1)]): {method} plus a learned residual"
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ __all__ = [
     "WIENER_REGULARIZATION_8BIT",
     "bicubic_upsample",
     "bicubic_upsampling_matrix",
+    "classical_method",
     "classical_restore",
     "harmonic_inpaint",
     "super_resolve",
@@ -105,6 +106,16 @@ WIENER_REGULARIZATION_8BIT = 1e-3
 #: Only ``a = -0.5`` reproduces linear ramps exactly; ``-0.75`` leaves a ripple of period ``factor`` and amplitude
 #: 0.164 times the ramp's slope per pixel (at ``factor = 4``).
 BICUBIC_A = -0.75
+
+
+def classical_method(task: str) -> str | None:
+    """The name of ``task``'s classical restoration in :data:`CLASSICAL_METHODS` (an alias, or a name in any case,
+    resolved by the degradation registry), or None for a task without one.
+
+    Raises:
+        ValueError: for a name the degradation registry does not know (the message lists the known ones).
+    """
+    return CLASSICAL_METHODS.get(get_degradation(task).name)
 
 
 # ------------------------------------------------------------------------------------------------ checks

@@ -38,6 +38,7 @@ __all__ = [
     "mean_network_restorer",
     "pipeline_restorer",
     "plot_metric_curves",
+    "reference_restorers",
     "save_image_grid",
     "time_restorer",
     "write_table",
@@ -175,6 +176,18 @@ def identity_restorer(degraded: torch.Tensor, mask: torch.Tensor | None) -> torc
     return degraded.clamp(-1, 1)
 
 
+def reference_restorers(task: str) -> list[tuple[str, Restorer]]:
+    """The rows every comparison starts with, named as the tables name them: the degraded input and, when ``task``
+    has one, its classical restoration (named as :data:`~bridge_diffusers.baselines.CLASSICAL_METHODS` names it)."""
+    from .baselines import classical_method, classical_restore
+
+    references: list[tuple[str, Restorer]] = [("degraded input", identity_restorer)]
+    method = classical_method(task)
+    if method is not None:
+        references.append((method, lambda degraded, mask: classical_restore(task, degraded, mask=mask)))
+    return references
+
+
 def evaluate_pipelines(
     evaluation_set: EvaluationSet,
     pipelines: Sequence[str | os.PathLike],
@@ -194,7 +207,6 @@ def evaluate_pipelines(
         The table rows (see :func:`evaluate_restorer`; pipelines are named ``"<method title> (<folder>)"`` and add
         ``nfe``) and the restorations of every row, (N, C, H, W) in [-1, 1], in the same order.
     """
-    from .baselines import CLASSICAL_METHODS, classical_restore
     from .methods import method_of
     from .pipelines import load_pipeline
 
@@ -206,10 +218,8 @@ def evaluate_pipelines(
         restorations.append(restored)
         log(markdown_table([row]).splitlines()[-1])
 
-    add("degraded input", identity_restorer)
-    task = get_degradation(evaluation_set.task).name  # the registered name of an alias
-    if task in CLASSICAL_METHODS:
-        add(CLASSICAL_METHODS[task], lambda degraded, mask: classical_restore(task, degraded, mask=mask))
+    for name, restorer in reference_restorers(evaluation_set.task):
+        add(name, restorer)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for path in pipelines:
         pipe = load_pipeline(str(path)).to(device)

@@ -21,7 +21,7 @@ import PIL.ImageDraw
 import PIL.ImageFont
 import torch
 
-from .baselines import CLASSICAL_METHODS, classical_restore
+from .baselines import classical_method, classical_restore
 from .catalogue import CatalogueEntry, read_catalogue
 from .data import list_photos, load_photo, split_photos
 from .degradations import DegradationOutput, get_degradation
@@ -105,15 +105,15 @@ def _classical(
     """The classical restoration of every degraded photo with the operator that degraded it, as in
     ``bridge-diffusers evaluate``: its name (:data:`~bridge_diffusers.baselines.CLASSICAL_METHODS`), the images in
     [0, 1] and the seconds per photo; None for a degradation without a classical method."""
-    task = get_degradation(degradation).name  # the registered name of an alias
-    if task not in CLASSICAL_METHODS:
+    method = classical_method(degradation)
+    if method is None:
         return None
     images, seconds = [], []
     for c in corrupted:
         began = time.perf_counter()
-        images.append(to_unit_range(classical_restore(task, c.degraded, mask=c.mask)))
+        images.append(to_unit_range(classical_restore(degradation, c.degraded, mask=c.mask)))
         seconds.append(time.perf_counter() - began)
-    return CLASSICAL_METHODS[task], images, seconds
+    return method, images, seconds
 
 
 def _score(restored01: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:

@@ -21,8 +21,7 @@ from diffusers import UNet2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
-from ..baselines import CLASSICAL_METHODS, classical_restore
-from ..degradations import get_degradation
+from ..baselines import CLASSICAL_METHODS, classical_method, classical_restore
 from .bridge_unet import network_input
 
 
@@ -126,9 +125,9 @@ class MeanNetwork(ModelMixin, ConfigMixin):
 
 def _check_classical_task(task: str) -> None:
     try:
-        name = get_degradation(task).name
+        method = classical_method(task)
     except ValueError:
-        name = None
-    if name not in CLASSICAL_METHODS:
+        method = None
+    if method is None:
         raise ValueError(f"`classical` must be a task with a classical restorer ({', '.join(CLASSICAL_METHODS)}), "
                          f"got {task!r}.")  # fmt: skip

@@ -33,9 +33,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, metadata_load, metadata_save
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from ..baselines import CLASSICAL_METHODS
+from ..baselines import classical_method
 from ..data import photos_dir
-from ..degradations import get_degradation
 from ..evaluation import FD_COLUMN
 from ..methods import BridgeMethod, get_method, method_of
 from ..pipelines import RestorationPipeline
@@ -162,7 +161,7 @@ def mean_network_section(pipeline: RestorationPipeline) -> str:
     if classical is None:
         body = "`M(X1)` is a UNet's estimate of `E[X0 | X1]` from the degraded image `X1` (the paper's mean network)."
     else:
-        restorer = CLASSICAL_METHODS[get_degradation(classical).name]  # the config may hold an alias
+        restorer = classical_method(classical)
         body = (
             f"`{MEAN_NETWORK_FORMULA}`: `C` is the classical restoration of `{classical}` ({restorer}, "
             "`bridge_diffusers.baselines.classical_restore`) and `R` a UNet trained on the residual, whose output "
@@ -306,7 +305,7 @@ def write_model_index(
     """
     entries = [_results(model_name, pipeline_row, evaluation)]
     if classical_row is not None:
-        method = CLASSICAL_METHODS[get_degradation(evaluation.degradation).name]
+        method = classical_method(evaluation.degradation)
         entries.append(_results(f"classical baseline: {method}", classical_row, evaluation))
     # huggingface_hub merges the results of one task and dataset into one entry; the baseline keeps its own.
     results = [result for entry in entries for result in eval_results_to_model_index(model_name, entry)[0]["results"]]
