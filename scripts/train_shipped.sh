@@ -32,12 +32,10 @@ IBMD_STEPS=${IBMD_STEPS:-300}
 CHECKPOINT_STEPS=${CHECKPOINT_STEPS:-250}
 METHODS=" ${METHODS:-nadb ibmd i2sb} "
 read -r -a LAUNCH <<<"${LAUNCH:-$PY}"  # e.g. LAUNCH="accelerate launch --mixed_precision bf16" on a GPU
-COMMON=(--train_data_dir "$PHOTOS" --resolution "$RESOLUTION" --train_batch_size "$BATCH"
-        --dataloader_num_workers 1 --checkpointing_steps "$CHECKPOINT_STEPS" --checkpoints_total_limit 2
-        --num_validation_images 8 --resume_from_checkpoint latest --report_to none
-        --lr_scheduler cosine --ema_max_decay 0.999)
-BRIDGE=(--model_preset "$PRESET" --validation_inference_steps 10 --learning_rate 5e-4 --lr_warmup_steps 100
-        --validation_steps 500)
+WORKERS=1
+WARMUP=100
+source scripts/shipped_recipe.sh
+shipped_recipe  # COMMON, BRIDGE, NADB, IBMD, I2SB
 
 timed() {  # timed NAME COMMAND...: runs COMMAND and appends its wall time to OUT/wall_times.tsv
     local name=$1 start
@@ -54,16 +52,16 @@ for TASK in "${TASKS[@]}"; do
     RUN="$OUT/$TASK"
     if wanted nadb; then
         timed "$TASK/nadb" "${LAUNCH[@]}" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
-            --output_dir "$RUN/nadb" --classical_mean_net --cond_x1 --max_train_steps "$STEPS" \
+            --output_dir "$RUN/nadb" "${NADB[@]}" --max_train_steps "$STEPS" \
             --mean_max_train_steps "$MEAN_STEPS"
     fi
     if wanted ibmd; then
         timed "$TASK/ibmd" "${LAUNCH[@]}" training/train_ibmd.py "${COMMON[@]}" --task "$TASK" \
-            --output_dir "$RUN/ibmd" --teacher "$RUN/nadb" --max_train_steps "$IBMD_STEPS" --learning_rate 5e-5 \
-            --validation_steps 100 --checkpointing_steps 50
+            --output_dir "$RUN/ibmd" --teacher "$RUN/nadb" --max_train_steps "$IBMD_STEPS" "${IBMD[@]}" \
+            --checkpointing_steps 50
     fi
     if wanted i2sb; then
         timed "$TASK/i2sb" "${LAUNCH[@]}" training/train_i2sb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$TASK" \
-            --output_dir "$RUN/i2sb" --cond_x1 --max_train_steps "$STEPS"
+            --output_dir "$RUN/i2sb" "${I2SB[@]}" --max_train_steps "$STEPS"
     fi
 done

@@ -293,13 +293,10 @@ if [ ! -f "$PHOTOS/metadata.jsonl" ]; then
     log "no photo folder $PHOTOS: write it with bash scripts/fetch_photos.sh and carry it" && exit 2
 fi
 
-COMMON=(--train_data_dir "$PHOTOS" --resolution "$RESOLUTION" --train_batch_size "$BATCH"
-        --dataloader_num_workers "$WORKERS" --checkpointing_steps "$CHECKPOINT_STEPS" --checkpoints_total_limit 2
-        --num_validation_images 8 --resume_from_checkpoint latest --report_to none
-        --lr_scheduler cosine --ema_max_decay 0.999 --mixed_precision "$MIXED_PRECISION")
+source scripts/shipped_recipe.sh
+shipped_recipe  # COMMON, BRIDGE, NADB, IBMD, I2SB: train_shipped.sh's runs
+COMMON+=(--mixed_precision "$MIXED_PRECISION")
 [ "$SMOKE" = 1 ] || COMMON+=(--allow_tf32)
-BRIDGE=(--model_preset "$PRESET" --validation_inference_steps 10 --learning_rate 5e-4 --lr_warmup_steps "$WARMUP"
-        --validation_steps 500)
 
 # The deadlines, absolute (seconds since the epoch): see the budget in the header.
 TRAIN_START=$(date +%s)
@@ -375,7 +372,7 @@ nadb_lane() {  # mean network -> bridge -> IBMD student of task $1
     local task=$1 run="$RUNS/$1" planned
     SCALE=1000  # per mille: later stages shrink with a stage that was cut
     local nadb=("${LAUNCH[@]}" training/train_nadb.py "${COMMON[@]}" "${BRIDGE[@]}" --task "$task"
-                --output_dir "$run/nadb" --classical_mean_net --cond_x1)
+                --output_dir "$run/nadb" "${NADB[@]}")
     if [ -f "$run/nadb/mean_net/config.json" ]; then
         REACHED=$MEAN_STEPS  # a rerun on a warm machine: done already
     else
@@ -393,8 +390,8 @@ nadb_lane() {  # mean network -> bridge -> IBMD student of task $1
     fi
     if [ ! -f "$run/ibmd/model_index.json" ]; then
         run_stage "$task/ibmd" $TRAIN_END "$run/ibmd" "$(scaled "$IBMD_STEPS")" "${LAUNCH[@]}" training/train_ibmd.py \
-            "${COMMON[@]}" --task "$task" --output_dir "$run/ibmd" --teacher "$run/nadb" --learning_rate 5e-5 \
-            --validation_steps 100 --checkpointing_steps "$IBMD_CHECKPOINT_STEPS"
+            "${COMMON[@]}" --task "$task" --output_dir "$run/ibmd" --teacher "$run/nadb" "${IBMD[@]}" \
+            --checkpointing_steps "$IBMD_CHECKPOINT_STEPS"
     fi
 }
 
@@ -402,7 +399,7 @@ i2sb_lane() {
     local task=$1 run="$RUNS/$1"
     [ -f "$run/i2sb/model_index.json" ] && return
     run_stage "$task/i2sb" $TRAIN_END "$run/i2sb" "$STEPS" "${LAUNCH[@]}" training/train_i2sb.py "${COMMON[@]}" \
-        "${BRIDGE[@]}" --task "$task" --output_dir "$run/i2sb" --cond_x1
+        "${BRIDGE[@]}" --task "$task" --output_dir "$run/i2sb" "${I2SB[@]}"
 }
 
 SAMPLER=""
