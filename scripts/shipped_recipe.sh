@@ -10,7 +10,9 @@ shipped_recipe() {
             --lr_scheduler cosine --ema_max_decay 0.999)
     BRIDGE=(--model_preset "$PRESET" --validation_inference_steps 10 --learning_rate 5e-4
             --lr_warmup_steps "$WARMUP" --validation_steps 500)
-    NADB=(--classical_mean_net --cond_x1)  # the mean network learns a residual on the classical restoration
+    # the mean network learns a residual on the classical restoration, with the PSNR loss that weighs flat crops as
+    # the mean PSNR does (with the MSE, the residual costs bicubic 0.6 dB on the flat held-out crops of sr4x-pool)
+    NADB=(--classical_mean_net --cond_x1 --mean_loss psnr)
     IBMD=(--learning_rate 5e-5 --validation_steps 100)  # the student takes its teacher's architecture
     I2SB=(--cond_x1)
 }

@@ -24,6 +24,26 @@ def test_presets_build_with_the_right_channels():
         create_bridge_unet(16, preset="huge")
 
 
+def test_the_restore_preset_keeps_the_rounding_noise_of_a_flat_crop_small():
+    """GroupNorm with a tiny eps rescales every feature to unit spread, so 8-bit rounding noise on a flat crop would
+    come out as large as real texture; the restore preset's eps keeps it small (at initialisation, output weights
+    random so that the output is not zero)."""
+    generator = torch.Generator().manual_seed(0)
+    flat = 0.3 + torch.randint(-1, 2, (2, 6, 64, 64), generator=generator) * (2 / 255)  # one 8-bit step of noise
+    texture = torch.rand(2, 6, 64, 64, generator=generator) * 2 - 1
+
+    def output_spread(norm_eps):
+        torch.manual_seed(0)
+        unet = create_bridge_unet(64, cond_x1=True, preset="restore", **norm_eps).eval()
+        with torch.no_grad():
+            return [unet(images, 0).sample.std(dim=(2, 3)).mean().item() for images in (flat, texture)]
+
+    flat_spread, texture_spread = output_spread({})
+    assert flat_spread < 0.4 * texture_spread
+    flat_spread, texture_spread = output_spread({"norm_eps": 1e-5})  # diffusers' default: noise becomes texture
+    assert flat_spread > 0.8 * texture_spread
+
+
 def test_adm256_preset_matches_the_adm_architecture():
     config = UNET_PRESETS["adm256"]
     assert config["block_out_channels"] == (256, 256, 512, 512, 1024, 1024)

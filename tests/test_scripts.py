@@ -50,7 +50,9 @@ def test_train_shipped_passes_only_accepted_flags(tmp_path):
         assert args.resolution == 64 and args.scale_range is None  # 64 px crops at the photos' native scale
         assert args.use_ema and args.lr_scheduler == "cosine"
     nadb = [_parse(command) for command in commands if command[0].endswith("train_nadb.py")]
-    assert all(args.classical_mean_net and args.model_preset == "restore" for args in nadb)
+    assert all(
+        args.classical_mean_net and args.model_preset == "restore" and args.mean_loss == "psnr" for args in nadb
+    )
     ibmd = [_parse(command) for command in commands if command[0].endswith("train_ibmd.py")]
     teachers = [str(tmp_path / "runs" / task / "nadb") for task in ("jpeg10", "blur-uni")]
     assert [args.teacher for args in ibmd] == teachers

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from bridge_diffusers import I2SBPipeline, NADBPipeline, create_bridge_unet
 from bridge_diffusers.training import hub as hub_module
 from bridge_diffusers.training.checkpoints import find_checkpoint, list_checkpoints, save_checkpoint, step_generator
-from bridge_diffusers.training.losses import masked_mse
+from bridge_diffusers.training.losses import masked_mse, psnr_loss
 from conftest import REPO, launch_two_cpu_processes, subprocess_env, training_script
 
 
@@ -338,6 +338,30 @@ def test_masked_mse_is_float32_and_restricted_to_the_hole():
     mask[..., :2, :] = 1
     expected = ((prediction.float() - target.float()) ** 2 * mask).mean()
     torch.testing.assert_close(masked_mse(prediction, target, mask), expected)
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_and_weighs_each_image_by_its_relative_error():
+    generator = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 8, 8, generator=generator) * 2 - 1
+    errors = torch.tensor([1e-3, 1e-2, 1e-1]).view(3, 1, 1, 1) * torch.randn(3, 3, 8, 8, generator=generator)
+    prediction = (target + errors).requires_grad_(True)
+    # PSNR of [-1, 1] images with peak-to-peak 2: 10 log10(4 / mse); minus its mean, less the constant 10 log10 4
+    array_errors = errors.double().numpy().reshape(3, -1)
+    psnr = 10 * np.log10(4 / (array_errors**2).mean(axis=1))
+    expected = -psnr.mean() + 10 * np.log10(4)
+    loss = psnr_loss(prediction, target, floor=0)
+    assert abs(loss.item() - expected) < 1e-3
+    loss.backward()
+    # d loss / d prediction_i = (10 / ln 10) * 2 e_i / (N mse_i) / B: each image's gradient over its own error is
+    # 1 / mse_i, so the image with 100x smaller errors pulls 100x harder per unit of error
+    per_unit = (prediction.grad / errors).flatten(1).mean(dim=1)
+    mse = torch.from_numpy((array_errors**2).mean(axis=1)).float()
+    torch.testing.assert_close(per_unit, (10 / np.log(10)) * 2 / (mse * 192) / 3, rtol=1e-3, atol=0)
+    # in the hole only: the pixels outside it do not change the loss
+    mask = torch.zeros(3, 1, 8, 8)
+    mask[..., :4] = 1
+    outside = prediction.detach() + (1 - mask) * 5
+    assert abs(psnr_loss(outside, target, mask).item() - psnr_loss(prediction.detach(), target, mask).item()) < 1e-5
 
 
 def test_step_generators_depend_only_on_seed_step_and_process():

@@ -40,7 +40,7 @@ from bridge_diffusers.training.args import (
 from bridge_diffusers.training.checkpoints import load_checkpoint, save_checkpoint, step_generator
 from bridge_diffusers.training.data import build_training_data, training_dataloader
 from bridge_diffusers.training.hub import push_to_hub, save_pipeline
-from bridge_diffusers.training.losses import bridge_matching_loss, masked_mse
+from bridge_diffusers.training.losses import bridge_matching_loss, masked_mse, psnr_loss
 from bridge_diffusers.training.model_card import launch_command, write_model_card
 from bridge_diffusers.training.validation import log_validation
 
@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--mean_net_path", default=None, help="a trained MeanNetwork folder (default: <output_dir>/mean_net)")
     add("--mean_max_train_steps", type=int, default=None, help="default: --max_train_steps")
     add("--mean_learning_rate", type=float, default=None, help="default: --learning_rate")
+    add(
+        "--mean_loss",
+        choices=("mse", "psnr"),
+        default="mse",
+        help="the mean network's loss: mse (the paper's L_MSE), or psnr (minus the mean PSNR of the batch's "
+        "images, which weighs flat images as the mean PSNR does; not in the paper)",
+    )
     add(
         "--classical_mean_net",
         action="store_true",
@@ -224,7 +231,9 @@ def main(args: argparse.Namespace) -> None:
     if args.stage != "bridge" and not (mean_dir / "config.json").exists():
 
         def mean_loss(net, clean, degraded, mask, generator):
-            return masked_mse(net(degraded, mask), clean)  # L_MSE = E ||M(X1) - X0||^2
+            if args.mean_loss == "psnr":
+                return psnr_loss(net(degraded, mask), clean, mask)
+            return masked_mse(net(degraded, mask), clean)  # L_MSE = E ||M(X1) - X0||^2 (official)
 
         def mean_restore(net):
             val = data.validation

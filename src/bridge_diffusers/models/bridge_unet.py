@@ -61,6 +61,11 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         up_block_types=(_ATTN_UP, _UP, _UP, _UP),
         norm_num_groups=8,
         attention_head_dim=32,
+        # GroupNorm divides by the features' spread: with diffusers' eps of 1e-5 it blows the 8-bit rounding noise
+        # of a flat crop up to the size of real texture (at initialisation the output varies as much on a flat
+        # crop as on uniform noise), and a network that should leave a flat region alone paints on it. An eps of
+        # the order of the features' own variance keeps a feature's size: tiny input variations stay tiny.
+        norm_eps=1.0,
     ),
     # About 40 M parameters: single-GPU runs on 64-128 px crops.
     "base": dict(
