@@ -162,6 +162,17 @@ def test_nadb_trains_the_mean_network_then_the_bridge(tmp_path, photo_dir):
     assert [step for step, _ in list_checkpoints(out)] == [2, 3]
 
 
+def test_mean_loss_psnr_trains_the_classical_mean_network_on_another_loss(tmp_path, photo_dir):
+    weights = {}
+    for loss in ("mse", "psnr"):  # same seed, same batch: only the loss differs
+        out = tmp_path / loss
+        run_script("nadb", out, photo_dir, "--task", "inpaint-center", "--classical_mean_net", "--stage", "mean",
+                   "--mean_loss", loss, "--max_train_steps", "1", "--validation_steps", "5")  # fmt: skip
+        weights[loss] = load_file(out / "mean_net" / "diffusion_pytorch_model.safetensors")
+    assert set(weights["mse"]) == set(weights["psnr"])
+    assert any(not torch.equal(weights["mse"][name], weights["psnr"][name]) for name in weights["mse"])
+
+
 def test_rerunning_a_finished_run_keeps_the_validation_scores_in_the_card(tmp_path, photo_dir):
     out = tmp_path / "i2sb"
     flags = ["--task", "jpeg10", "--max_train_steps", "2", "--validation_steps", "2"]
