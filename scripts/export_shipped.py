@@ -11,8 +11,8 @@ demos read back), the Hub metadata it lacked and a ``model-index`` with the held
 of the pipeline and of the classical baseline (``bridge_diffusers.training.model_card``); ``<out>/README.md`` gets an
 index of them.
 
-    python scripts/export_shipped.py [--runs runs/shipped] [--out pipelines] [--tasks jpeg10 sr4x-pool blur-uni]
-        [--degradations jpeg10=jpeg10-pillow ...]
+    python scripts/export_shipped.py [--runs runs/shipped] [--out pipelines]
+        [--tasks jpeg10 sr4x-pool inpaint-freeform blur-uni] [--degradations jpeg10=jpeg10-pillow ...]
     python scripts/export_shipped.py --resave pipelines/*-*     (re-save shipped folders in the current format)
 """
 
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="runs/shipped", help="output folder of scripts/train_shipped.sh")
     parser.add_argument("--out", default="pipelines", help="where the shipped <method>-<task> folders go")
-    parser.add_argument("--tasks", nargs="+", default=["jpeg10", "sr4x-pool", "blur-uni"])
+    parser.add_argument("--tasks", nargs="+", default=["jpeg10", "sr4x-pool", "inpaint-freeform", "blur-uni"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="default: all")
     parser.add_argument(
         "--degradations",
